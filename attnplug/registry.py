@@ -1,0 +1,46 @@
+"""attnplug's registries.
+
+They are children of mmengine's root registries with scope ``attnplug``, so
+``type='attnplug.<Name>'`` resolves from any OpenMMLab scope (mmseg, mmdet, ...)
+without ``custom_imports``: mmengine imports ``attnplug.registry`` when it meets
+the ``attnplug.`` prefix, and the child registry imports its ``locations`` on its
+first lookup.
+
+Data flows one way: the core (``attnplug.functional``, ``attnplug.layers``) only
+registers plugins and conv layers here; the framework adapters
+(``attnplug.models``) register backbones, necks, heads and hooks.
+"""
+from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine.registry import Registry
+
+__all__ = ['MODELS', 'AttnplugRegistry']
+
+
+class AttnplugRegistry(Registry):
+    """A :class:`mmengine.registry.Registry` whose failed lookups list the
+    names it knows, instead of returning ``None`` for a later, vaguer error."""
+
+    def get(self, key):
+        obj = super().get(key)
+        if obj is None:
+            scope, real_key = self.split_scope_key(key)
+            if scope in (None, self.scope):
+                known = ', '.join(sorted(self._module_dict))
+                raise KeyError(
+                    f'"{real_key}" is not registered in the attnplug {self.name} registry '
+                    f'(type="attnplug.{real_key}"). Available names: {known}')
+        return obj
+
+    def __contains__(self, key):
+        try:
+            return super().get(key) is not None
+        except KeyError:
+            return False
+
+
+MODELS = AttnplugRegistry(
+    'model',
+    parent=MMENGINE_MODELS,
+    scope='attnplug',
+    locations=['attnplug.layers', 'attnplug.models'])
+

@@ -1,0 +1,116 @@
+"""Checks of the attnplug plugin contract, shared by the test-suite and usable
+for third-party plugins.
+
+Every attnplug plugin
+
+* takes ``in_channels`` by keyword (so :func:`mmcv.cnn.build_plugin_layer` can build it);
+* returns a tensor of the input's shape, at any ``H x W`` (odd, non-square);
+* if residual-style, starts as an exact identity and re-applies that in ``init_weights()``;
+* stays finite under fp16/bf16 autocast, forward and backward;
+* runs under ``torch.use_deterministic_algorithms(True)``;
+* exports to ONNX (opset 17) with onnxruntime matching PyTorch.
+
+Each ``assert_*`` function raises ``AssertionError`` with the module's name on failure.
+"""
+import copy
+import io
+from typing import Sequence, Tuple
+
+import torch
+import torch.nn as nn
+
+
+def _name(module: nn.Module) -> str:
+    return type(module).__name__
+
+
+def _kaiming_everything(module: nn.Module) -> None:
+    """What a backbone's default init does to its children after they are built."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.Conv1d, nn.Linear)):
+            nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')
+            if m.bias is not None:
+                nn.init.normal_(m.bias)
+        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm, nn.LayerNorm)):
+            if m.weight is not None:
+                nn.init.normal_(m.weight)
+                nn.init.normal_(m.bias)
+
+
+def assert_shape_preserved(module: nn.Module, in_channels: int,
+                           sizes: Sequence[Tuple[int, int]] = ((23, 31), (7, 7), (1, 5)),
+                           batch: int = 2) -> None:
+    module = module.eval()
+    for h, w in sizes:
+        x = torch.randn(batch, in_channels, h, w)
+        with torch.no_grad():
+            y = module(x)
+        assert tuple(y.shape) == tuple(x.shape), (
+            f'{_name(module)}: output shape {tuple(y.shape)} != input shape {tuple(x.shape)}')
+        assert torch.isfinite(y).all(), f'{_name(module)}: non-finite output at {h}x{w}'
+
+
+def assert_identity_at_init(module: nn.Module, in_channels: int, size=(11, 13)) -> None:
+    """The module is the identity after ``init_weights()``, even after a
+    backbone-style Kaiming init of all its weights ran first."""
+    module = copy.deepcopy(module)
+    _kaiming_everything(module)
+    module.init_weights()
+    module.eval()
+    x = torch.randn(2, in_channels, *size)
+    with torch.no_grad():
+        y = module(x)
+    assert torch.equal(y, x), (
+        f'{_name(module)}: not an identity at init (max |y - x| = {(y - x).abs().max():.3g})')
+
+
+def assert_amp_finite(module: nn.Module, in_channels: int, size=(23, 31),
+                      dtypes=(torch.bfloat16, torch.float16), device='cpu') -> None:
+    for dtype in dtypes:
+        m = copy.deepcopy(module).train().to(device)
+        x = (torch.randn(2, in_channels, *size, device=device) * 4).requires_grad_()
+        with torch.autocast(device_type=device, dtype=dtype):
+            y = m(x)
+        assert torch.isfinite(y.float()).all(), f'{_name(m)}: non-finite {dtype} forward'
+        y.float().square().mean().backward()
+        assert torch.isfinite(x.grad).all(), f'{_name(m)}: non-finite {dtype} input grad'
+        for n, p in m.named_parameters():
+            if p.grad is not None:
+                assert torch.isfinite(p.grad).all(), f'{_name(m)}: non-finite {dtype} grad of {n}'
+
+
+def assert_deterministic(module: nn.Module, in_channels: int, size=(23, 31)) -> None:
+    prev = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        outs, grads = [], []
+        x0 = torch.randn(2, in_channels, *size)
+        for _ in range(2):
+            m = copy.deepcopy(module).train()
+            x = x0.clone().requires_grad_()
+            y = m(x)
+            y.square().mean().backward()
+            outs.append(y.detach())
+            grads.append(x.grad)
+        assert torch.equal(outs[0], outs[1]), f'{_name(module)}: forward is not deterministic'
+        assert torch.equal(grads[0], grads[1]), f'{_name(module)}: backward is not deterministic'
+    finally:
+        torch.use_deterministic_algorithms(prev)
+
+
+def assert_onnx_parity(module: nn.Module, in_channels: int, size=(23, 31),
+                       atol: float = 1e-4, opset: int = 17) -> None:
+    """Export with ``torch.onnx.export`` (opset 17) and compare onnxruntime with PyTorch."""
+    import onnxruntime as ort
+
+    module = copy.deepcopy(module).eval()
+    x = torch.randn(1, in_channels, *size)
+    with torch.no_grad():
+        ref = module(x)
+    buf = io.BytesIO()
+    torch.onnx.export(module, (x, ), buf, opset_version=opset, input_names=['x'],
+                      output_names=['y'], dynamo=True, verbose=False)
+    sess = ort.InferenceSession(buf.getvalue(), providers=['CPUExecutionProvider'])
+    out = torch.from_numpy(sess.run(None, {'x': x.numpy()})[0])
+    diff = (out - ref).abs().max().item()
+    assert diff <= atol, f'{_name(module)}: onnxruntime differs from PyTorch by {diff:.3g} > {atol}'

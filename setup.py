@@ -1,0 +1,50 @@
+"""attnplug: visual attention modules for OpenMMLab (MMSegmentation 1.x, MMDetection 3.x)."""
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+VERSION = re.search(r"__version__ = '([^']+)'", (HERE / 'attnplug' / 'version.py').read_text()).group(1)
+
+# torch is deliberately not listed: attnplug uses the torch the user has (CPU or CUDA build);
+# tools/setup_env.sh installs torch==2.13.0 only where none is present.
+INSTALL_REQUIRES = [
+    'mmengine==0.10.7',
+    'mmcv==2.1.0',  # full build with ops; mmseg 1.2.2 / mmdet 3.3.0 reject mmcv>=2.2
+    'mmsegmentation==1.2.2',
+    'mmdet==3.3.0',
+    'opencv-python',
+    'setuptools<82',  # mmengine 0.10.7 imports pkg_resources when resolving mmseg::/mmdet:: bases
+    'ftfy',  # imported by mmseg.models, not declared by mmsegmentation
+    'regex',  # likewise
+    'numpy',
+    'matplotlib',
+    'pycocotools',
+    'terminaltables',
+    'scipy',
+    'shapely',
+    'prettytable',
+    'tqdm',
+    'Pillow',
+]
+
+EXTRAS = {
+    'tests': ['pytest', 'onnx', 'onnxruntime', 'onnxscript'],
+    'tensorboard': ['tensorboard'],
+}
+
+setup(
+    name='attnplug',
+    version=VERSION,
+    description='Visual attention modules (SE, ECA, CBAM, BAM, SK, non-local, DANet, CCNet, '
+    'attention gates, ...) as OpenMMLab plugins, backbones, necks and decode heads',
+    long_description=(HERE / 'README.md').read_text() if (HERE / 'README.md').exists() else '',
+    long_description_content_type='text/markdown',
+    license='Apache-2.0',
+    python_requires='>=3.9',
+    packages=find_packages(include=['attnplug', 'attnplug.*']),
+    install_requires=INSTALL_REQUIRES,
+    extras_require=EXTRAS,
+    zip_safe=False,
+)

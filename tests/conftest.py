@@ -1,0 +1,39 @@
+"""Shared fixtures: the repository root, the bundled data and a runner for tools in subprocesses."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope='session')
+def repo_root() -> Path:
+    return ROOT
+
+
+def run_python(args, cwd=ROOT, timeout=900, env=None, check=True):
+    """Run ``python *args`` in a fresh interpreter; return the CompletedProcess.
+
+    On failure the assertion message carries the tail of stdout and stderr.
+    """
+    full_env = dict(os.environ)
+    full_env['PYTHONPATH'] = os.pathsep.join([str(ROOT), full_env.get('PYTHONPATH', '')])
+    full_env.setdefault('OMP_NUM_THREADS', '2')
+    if env:
+        full_env.update(env)
+    proc = subprocess.run([sys.executable, *map(str, args)], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+    if check:
+        assert proc.returncode == 0, (
+            f'python {" ".join(map(str, args))} exited {proc.returncode}\n'
+            f'--- stdout (tail) ---\n{proc.stdout[-4000:]}\n'
+            f'--- stderr (tail) ---\n{proc.stderr[-6000:]}')
+    return proc
+
+
+@pytest.fixture(scope='session')
+def python_runner():
+    return run_python
