@@ -23,6 +23,7 @@ Distributed runs on a CPU-only torch
 (see STACK.md): mmengine calls ``torch.cuda.set_device`` unconditionally and
 wraps the model in DDP with ``device_ids=[LOCAL_RANK]``; both fail on CPU.
 """
+import pickle
 from typing import Dict, List
 
 import numpy as np
@@ -34,6 +35,29 @@ __all__ = ['mmengine_checkpoint_globals', 'allow_mmengine_checkpoints',
 # numpy dtypes that mmengine's logs and metrics hold (HistoryBuffer arrays, metric scalars).
 _NUMPY_SCALAR_TYPES = ('float64', 'float32', 'float16', 'int64', 'int32', 'int16', 'int8',
                        'uint8', 'bool')
+
+
+# HistoryBuffer.__getstate__ stores its statistics methods, pickled as
+# ``getattr(HistoryBuffer, 'mean')``. Allowlisting ``builtins.getattr`` itself would
+# let a checkpoint reach any attribute of any allowed object (and from there, code).
+_HISTORY_BUFFER_METHODS = ('min', 'max', 'current', 'mean')
+
+
+def history_buffer_getattr(obj, name):
+    """Stand-in for ``builtins.getattr`` inside ``torch.load(weights_only=True)``.
+
+    It resolves only ``HistoryBuffer``'s statistics methods (the defaults and
+    those added with ``HistoryBuffer.register_statistics``) and refuses anything else.
+    """
+    from mmengine.logging.history_buffer import HistoryBuffer
+
+    allowed = set(_HISTORY_BUFFER_METHODS) | set(HistoryBuffer._statistics_methods)
+    if obj is HistoryBuffer and isinstance(name, str) and name in allowed:
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f'attnplug: checkpoint asks for getattr({obj!r}, {name!r}); only '
+        f'HistoryBuffer statistics methods {sorted(allowed)} are allowed when loading '
+        'with weights_only=True (see attnplug.compat)')
 
 
 def mmengine_checkpoint_globals() -> List[object]:
@@ -54,6 +78,7 @@ def mmengine_checkpoint_globals() -> List[object]:
         multiarray.scalar,
         (multiarray._reconstruct, 'numpy.core.multiarray._reconstruct'),
         (multiarray.scalar, 'numpy.core.multiarray.scalar'),
+        (history_buffer_getattr, 'builtins.getattr'),
     ]
     # numpy >= 1.25 pickles a dtype through its class, e.g. numpy.dtypes.Float64DType.
     for name in _NUMPY_SCALAR_TYPES:

@@ -84,6 +84,20 @@ def test_foreign_object_is_refused_and_named(tmp_path):
     assert not marker.exists()
 
 
+class AttributeWalk:
+    """Pickles as getattr(numpy.ndarray, '__base__'): the first step of a sandbox escape."""
+
+    def __reduce__(self):
+        return (getattr, (np.ndarray, '__base__'))
+
+
+def test_getattr_is_restricted_to_history_buffer_methods(tmp_path):
+    path = tmp_path / 'walk.pth'
+    torch.save({'x': AttributeWalk()}, path)
+    with pytest.raises(pickle.UnpicklingError, match='__base__'):
+        torch.load(path)
+
+
 def test_allowlist_is_exact():
     names = set()
     for entry in mmengine_checkpoint_globals():
@@ -95,7 +109,11 @@ def test_allowlist_is_exact():
     assert callables <= {
         'numpy.ndarray', 'numpy.dtype', 'numpy._core.multiarray._reconstruct',
         'numpy._core.multiarray.scalar', 'numpy.core.multiarray._reconstruct',
-        'numpy.core.multiarray.scalar'}, callables
+        'numpy.core.multiarray.scalar', 'builtins.getattr'}, callables
+    # 'builtins.getattr' maps to attnplug's restricted stand-in, not to getattr
+    entry = [e for e in mmengine_checkpoint_globals() if isinstance(e, tuple)
+             and e[1] == 'builtins.getattr']
+    assert entry and entry[0][0] is not getattr
     safe = {f'{o.__module__}.{o.__qualname__}' for o in torch.serialization.get_safe_globals()
             if not isinstance(o, tuple)}
     assert 'mmengine.logging.history_buffer.HistoryBuffer' in safe
