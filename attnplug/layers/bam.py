@@ -1,0 +1,112 @@
+"""Bottleneck Attention Module.
+
+Paper: Park, Woo, Lee, Kweon, "BAM: Bottleneck Attention Module", BMVC 2018,
+arXiv 1807.06514. Official code: https://github.com/Jongchan/attention-module
+
+BAM sits at the bottlenecks of a network (between stages) and refines a
+feature with a residual attention (paper Eq. 1-4):
+
+* ``F' = F + F * M(F)``, ``M(F) = sigmoid(Mc(F) + Ms(F))`` (broadcast to ``C x H x W``);
+* channel branch ``Mc(F) = BN(MLP(AvgPool(F)))``, MLP ``C -> C/r -> C``;
+* spatial branch ``Ms(F) = BN(f1x1(f3x3(f3x3(f1x1(F)))))``: a 1x1 reduction to
+  ``C/r``, two 3x3 convs with dilation ``d``, a 1x1 conv to one channel.
+
+Defaults follow the paper: ``r=16``, ``d=4``, two dilated convs.
+
+Departures from the paper:
+
+* **zero-initialised scale**: ``F' = F + gamma * F * M(F)`` with a learnable
+  scalar ``gamma`` that ``init_weights()`` sets to 0, so the module starts as an
+  exact identity even after a backbone re-initialises its convs. The paper has
+  no ``gamma`` (effectively ``gamma = 1``); ``zero_init=False`` starts at 1.
+* the intermediate convs of both branches are followed by BN + ReLU (as in the
+  official code; the paper's Eq. 3 only writes the final BN).
+* the MLP is written as 1x1 convs on the ``(N, C, 1, 1)`` descriptor. Its final
+  BN is a BatchNorm over that descriptor, so training needs a batch > 1 per
+  device (or a norm that does not, e.g. ``norm_cfg=dict(type='GN', num_groups=1)``).
+"""
+import torch
+import torch.nn as nn
+from mmengine.model import BaseModule
+
+from ..registry import MODELS
+from ._bricks import ConfigType, build_activation, build_norm
+from .contract import check_channels
+
+
+@MODELS.register_module()
+class BAM(BaseModule):
+    """Bottleneck Attention Module (`BAM <https://arxiv.org/abs/1807.06514>`_),
+    a residual attention meant for the stage boundaries of a backbone.
+    Registered as ``attnplug.BAM``; the plugin layer name is ``bam``.
+
+    Input and output have shape ``(N, C, H, W)``, ``C = in_channels``. It is
+    an exact identity after ``init_weights()`` when ``zero_init=True``.
+
+    Args:
+        in_channels (int): Channels of the input (and output).
+        reduction (int): Reduction ratio ``r`` of both branches. Default: 16.
+        dilation (int): Dilation ``d`` of the spatial 3x3 convs. Default: 4.
+        num_dilated_convs (int): Number of dilated 3x3 convs. Default: 2.
+        norm_cfg (dict): Norm after every conv. Default: dict(type='BN').
+        act_cfg (str | dict): Activation after the intermediate convs.
+            Default: dict(type='ReLU').
+        gate_cfg (str | dict): Gate of ``Mc + Ms``. Default: dict(type='Sigmoid').
+        zero_init (bool): Start ``gamma`` at 0 (exact identity) instead of 1
+            (the paper). Default: True.
+        init_cfg (dict | list[dict], optional): mmengine init config.
+            Default: None.
+    """
+
+    _abbr_ = 'bam'
+
+    def __init__(self,
+                 in_channels: int,
+                 reduction: int = 16,
+                 dilation: int = 4,
+                 num_dilated_convs: int = 2,
+                 norm_cfg: ConfigType = dict(type='BN'),
+                 act_cfg: ConfigType = dict(type='ReLU'),
+                 gate_cfg: ConfigType = dict(type='Sigmoid'),
+                 zero_init: bool = True,
+                 init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        self.in_channels = in_channels
+        self.zero_init = zero_init
+        hidden = max(in_channels // reduction, 1)
+        # convs feeding a norm carry no bias
+        with_bias = norm_cfg is None
+
+        self.channel_branch = nn.Sequential(
+            nn.Conv2d(in_channels, hidden, 1, bias=with_bias), build_norm(norm_cfg, hidden),
+            build_activation(act_cfg), nn.Conv2d(hidden, in_channels, 1, bias=True),
+            build_norm(norm_cfg, in_channels))
+
+        spatial = [nn.Conv2d(in_channels, hidden, 1, bias=with_bias), build_norm(norm_cfg, hidden),
+                   build_activation(act_cfg)]
+        for _ in range(num_dilated_convs):
+            spatial += [
+                nn.Conv2d(hidden, hidden, 3, padding=dilation, dilation=dilation, bias=with_bias),
+                build_norm(norm_cfg, hidden),
+                build_activation(act_cfg)
+            ]
+        spatial += [nn.Conv2d(hidden, 1, 1, bias=True), build_norm(norm_cfg, 1)]
+        self.spatial_branch = nn.Sequential(*spatial)
+        self.gate = build_activation(gate_cfg)
+        # 0-dim, so that it does not promote a bf16/fp16 feature to fp32
+        self.gamma = nn.Parameter(torch.tensor(0.0 if zero_init else 1.0))
+
+    def init_weights(self) -> None:
+        """Applies ``init_cfg`` if given, then resets ``gamma`` (0 with
+        ``zero_init``, else 1). The reset runs on every call, so the identity
+        start survives a parent's re-initialisation."""
+        super().init_weights()
+        with torch.no_grad():
+            self.gamma.fill_(0.0 if self.zero_init else 1.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_channels(self, x, self.in_channels)
+        mc = self.channel_branch(x.mean(dim=(2, 3), keepdim=True))  # (N, C, 1, 1)
+        ms = self.spatial_branch(x)  # (N, 1, H, W)
+        attention = self.gate(mc + ms)  # Eq. 1 broadcast to (N, C, H, W)
+        return x + self.gamma * (x * attention)

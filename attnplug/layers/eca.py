@@ -1,0 +1,85 @@
+"""Efficient Channel Attention.
+
+Paper: Wang, Wu, Zhu, Li, Zuo, Hu, "ECA-Net: Efficient Channel Attention for
+Deep Convolutional Neural Networks", CVPR 2020, arXiv 1910.03151. Official
+code: https://github.com/BangguWu/ECANet
+
+The block (paper Sec. 3.3): global average pooling, then a 1D convolution of
+kernel ``k`` across the channel axis (local cross-channel interaction without
+dimensionality reduction), a sigmoid, and channel-wise rescaling. ``k`` adapts
+to the channel count (Eq. 12): ``k = |log2(C) / gamma + b / gamma|_odd`` with
+``gamma=2, b=1``.
+
+Departure from the paper: ``|t|_odd`` is computed as in the official code,
+``t = int(t); k = t if t is odd else t + 1`` (the paper says "nearest odd"; the
+two agree except at an even ``t``, a tie the paper leaves open: C=128 gives
+``t=4`` and ``k=5`` here). ``kernel_size`` can be set explicitly.
+"""
+import math
+from typing import Optional
+
+import torch
+import torch.nn as nn
+from mmengine.model import BaseModule
+
+from ..registry import MODELS
+from ._bricks import ConfigType, build_activation
+from .contract import check_channels
+
+
+def eca_kernel_size(channels: int, gamma: float = 2, beta: float = 1) -> int:
+    """The adaptive 1D kernel size of ECA-Net (Eq. 12, official rounding)."""
+    t = int(abs((math.log2(channels) + beta) / gamma))
+    return max(t if t % 2 else t + 1, 1)
+
+
+@MODELS.register_module()
+class ECA(BaseModule):
+    """Efficient Channel Attention (`ECA-Net <https://arxiv.org/abs/1910.03151>`_).
+    Registered as ``attnplug.ECA``; the plugin layer name is ``eca``.
+
+    Input and output have shape ``(N, C, H, W)``, ``C = in_channels``.
+
+    Args:
+        in_channels (int): Channels of the input (and output).
+        gamma (float): ``gamma`` of Eq. 12. Default: 2.
+        beta (float): ``b`` of Eq. 12. Default: 1.
+        kernel_size (int, optional): Odd 1D kernel size; None derives it from
+            ``in_channels`` with Eq. 12. Default: None.
+        gate_cfg (str | dict): Gate producing the channel weights.
+            Default: dict(type='Sigmoid').
+        init_cfg (dict | list[dict], optional): mmengine init config.
+            Default: None.
+    """
+
+    _abbr_ = 'eca'
+
+    def __init__(self,
+                 in_channels: int,
+                 gamma: float = 2,
+                 beta: float = 1,
+                 kernel_size: Optional[int] = None,
+                 gate_cfg: ConfigType = dict(type='Sigmoid'),
+                 init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        if kernel_size is None:
+            kernel_size = eca_kernel_size(in_channels, gamma, beta)
+        if kernel_size % 2 != 1:
+            raise ValueError(f'ECA: kernel_size must be odd, got {kernel_size}')
+        self.in_channels = in_channels
+        self.kernel_size = kernel_size
+        # one weight vector shared by all channels, no bias (paper Eq. 9)
+        self.conv = nn.Conv1d(1, 1, kernel_size, padding=kernel_size // 2, bias=False)
+        self.gate = build_activation(gate_cfg)
+
+    def init_weights(self) -> None:
+        """Applies ``init_cfg`` if given; otherwise keeps PyTorch's default
+        init. Not residual, so there is no identity start to restore."""
+        super().init_weights()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_channels(self, x, self.in_channels)
+        n, c = x.shape[:2]
+        y = x.mean(dim=(2, 3)).view(n, 1, c)  # (N, 1, C): channels as a sequence
+        y = self.gate(self.conv(y)).view(n, c, 1, 1)
+        return x * y

@@ -1,0 +1,164 @@
+"""Selective Kernel convolution.
+
+Paper: Li, Wang, Hu, Yang, "Selective Kernel Networks", CVPR 2019,
+arXiv 1903.06586. Official code (Caffe): https://github.com/implus/SKNet
+
+An SK convolution (paper Sec. 3.1) lets each channel choose its receptive field:
+
+* Split: ``M`` branches ``U_m = ReLU(BN(conv_m(X)))``; branch ``m`` is a 3x3
+  (grouped) conv with dilation ``m + 1``, so branch 2 sees the 5x5 field of the
+  paper's second kernel (the paper itself uses a dilated 3x3 for it);
+* Fuse: ``U = sum_m U_m``, ``s = GAP(U)``, ``z = ReLU(BN(W s))`` with
+  ``W: C -> d``, ``d = max(C / r, L)`` (Eq. 1-4);
+* Select: per channel ``c`` a softmax over branches,
+  ``a_m = softmax_m(A_m z)`` and ``V = sum_m a_m * U_m`` (Eq. 5-6).
+
+Defaults follow the paper: ``M=2``, ``r=16``, ``L=32``.
+
+Departures from the paper:
+
+* SKConv has the signature of a conv layer (``build_conv_layer``), so it
+  replaces the 3x3 conv of a ResNet/ResNeXt Bottleneck through the ``dcn=``
+  slot. The slot's ``dilation`` is the base: branch ``m`` uses
+  ``dilation * (m + 1)``, which keeps a dilated (output-stride 8/16) stage
+  dilated. ``padding`` must be the "same" padding of the base dilation.
+* ``groups`` is the group count of every branch conv. The paper uses grouped
+  convs (cardinality 32, SKNet = ResNeXt); a ResNet slot passes no groups, so
+  the default is 1 unless the config sets ``groups`` (it must divide both
+  channel counts).
+* The fc ``W`` and ``A_m`` are bias-free 1x1 convs, ``A_m`` stacked in one conv.
+  The BN in the fuse step normalises a ``(N, d, 1, 1)`` descriptor, so training
+  needs a batch > 1 per device (or set ``attn_norm_cfg``).
+* The softmax runs in fp32 (under autocast too).
+"""
+from typing import Optional
+
+import torch
+import torch.nn as nn
+from mmengine.model import BaseModule
+
+from ..registry import MODELS
+from ._bricks import ConfigType, build_activation, build_norm
+from .contract import check_channels
+
+
+@MODELS.register_module()
+class SKConv(BaseModule):
+    """Selective Kernel convolution (`SKNet <https://arxiv.org/abs/1903.06586>`_),
+    a drop-in for a "same"-padded kxk conv. Registered as ``attnplug.SKConv`` (a
+    conv layer for ``build_conv_layer`` and a ResNet ``dcn=`` slot).
+
+    Input ``(N, in_channels, H, W)``, output ``(N, out_channels, H', W')`` with
+    ``H' = (H - 1) // stride + 1``, exactly as the conv it replaces.
+
+    Example (mmseg/mmdet ResNet)::
+
+        dcn=dict(type='attnplug.SKConv', num_branches=2, reduction=16),
+        stage_with_dcn=(False, True, True, True)
+
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Output channels.
+        kernel_size (int): Odd kernel size of every branch. Default: 3.
+        stride (int): Stride of every branch. Default: 1.
+        padding (int): Must equal ``dilation * (kernel_size - 1) // 2``
+            (what a conv slot passes); each branch derives its own. Default: 1.
+        dilation (int): Base dilation; branch ``m`` uses ``dilation * (m + 1)``.
+            Default: 1.
+        groups (int): Groups of every branch conv. Default: 1.
+        bias (bool): Bias of the branch convs (redundant before BN).
+            Default: False.
+        num_branches (int): Number of branches ``M``. Default: 2.
+        reduction (int): Reduction ratio ``r`` of the fuse fc. Default: 16.
+        min_attn_channels (int): ``L``, lower bound of the fuse width ``d``.
+            Default: 32.
+        attn_channels (int, optional): ``d`` set explicitly. Default: None.
+        norm_cfg (dict): Norm of each branch. Default: dict(type='BN').
+        act_cfg (str | dict): Activation of each branch and of the fuse fc.
+            Default: dict(type='ReLU').
+        attn_norm_cfg (dict, optional): Norm of the fuse fc; None uses
+            ``norm_cfg``. Default: None.
+        init_cfg (dict | list[dict], optional): mmengine init config.
+            Default: None.
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 out_channels: int,
+                 kernel_size: int = 3,
+                 stride: int = 1,
+                 padding: int = 1,
+                 dilation: int = 1,
+                 groups: int = 1,
+                 bias: bool = False,
+                 num_branches: int = 2,
+                 reduction: int = 16,
+                 min_attn_channels: int = 32,
+                 attn_channels: Optional[int] = None,
+                 norm_cfg: ConfigType = dict(type='BN'),
+                 act_cfg: ConfigType = dict(type='ReLU'),
+                 attn_norm_cfg: ConfigType = None,
+                 init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        if isinstance(kernel_size, (tuple, list)):
+            if len(set(kernel_size)) != 1:
+                raise ValueError(f'SKConv: square kernels only, got kernel_size={kernel_size}')
+            kernel_size = kernel_size[0]
+        if kernel_size % 2 != 1:
+            raise ValueError(f'SKConv: kernel_size must be odd, got {kernel_size}')
+        if padding != dilation * (kernel_size - 1) // 2:
+            raise ValueError(
+                f'SKConv: padding={padding} is not the "same" padding '
+                f'{dilation * (kernel_size - 1) // 2} of kernel_size={kernel_size}, '
+                f'dilation={dilation}; the branches need equal output sizes')
+        if num_branches < 1:
+            raise ValueError(f'SKConv: num_branches must be >= 1, got {num_branches}')
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f'SKConv: groups={groups} must divide in_channels={in_channels} '
+                             f'and out_channels={out_channels}')
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.num_branches = num_branches
+        # attributes a conv slot's owner may read
+        self.kernel_size = (kernel_size, kernel_size)
+        self.stride = (stride, stride)
+        self.dilation = (dilation, dilation)
+        self.groups = groups
+
+        self.branches = nn.ModuleList()
+        for m in range(num_branches):
+            d = dilation * (m + 1)
+            self.branches.append(
+                nn.Sequential(
+                    nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride,
+                              padding=d * (kernel_size - 1) // 2, dilation=d, groups=groups,
+                              bias=bias), build_norm(norm_cfg, out_channels),
+                    build_activation(act_cfg)))
+
+        if attn_channels is None:
+            attn_channels = max(out_channels // reduction, min_attn_channels)
+        self.attn_channels = attn_channels
+        self.fc_reduce = nn.Conv2d(out_channels, attn_channels, 1, bias=False)
+        self.fc_norm = build_norm(norm_cfg if attn_norm_cfg is None else attn_norm_cfg,
+                                  attn_channels)
+        self.fc_act = build_activation(act_cfg)
+        self.fc_select = nn.Conv2d(attn_channels, out_channels * num_branches, 1, bias=False)
+
+    def init_weights(self) -> None:
+        """Applies ``init_cfg`` if given; otherwise keeps PyTorch's default
+        init (a conv replacement has no identity start)."""
+        super().init_weights()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_channels(self, x, self.in_channels)
+        feats = torch.stack([branch(x) for branch in self.branches], dim=1)  # (N, M, C, H, W)
+        s = feats.sum(dim=1).mean(dim=(2, 3), keepdim=True)  # fuse, Eq. 1-2
+        z = self.fc_act(self.fc_norm(self.fc_reduce(s)))  # Eq. 3
+        logits = self.fc_select(z).view(x.shape[0], self.num_branches, self.out_channels, 1, 1)
+        attn = torch.softmax(logits.float(), dim=1).to(feats.dtype)  # Eq. 5
+        return (feats * attn).sum(dim=1)  # Eq. 6
+
+    def extra_repr(self) -> str:
+        return (f'{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, '
+                f'stride={self.stride}, dilation={self.dilation}, groups={self.groups}, '
+                f'num_branches={self.num_branches}')

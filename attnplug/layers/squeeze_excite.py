@@ -1,0 +1,91 @@
+"""Squeeze-and-Excitation.
+
+Paper: Hu, Shen, Albanie, Sun, Wu, "Squeeze-and-Excitation Networks",
+CVPR 2018 / TPAMI 2019, arXiv 1709.01507. Official code:
+https://github.com/hujie-frank/SENet
+
+The block (paper Sec. 3, Eq. 2-4): ``z = GAP(x)``, ``s = gate(W2 act(W1 z))``,
+``y = s * x`` with ``W1: C -> C/r`` and ``W2: C/r -> C``.
+
+Departures from the paper, all optional and chosen so that one class covers the
+variants used in OpenMMLab:
+
+* ``W1``/``W2`` are 1x1 convolutions with bias (same maths as the paper's FC
+  layers on the pooled vector);
+* the hidden width can be rounded to a multiple of ``divisor``
+  (``make_divisible``, as in MobileNetV3) - the paper uses ``C // r``;
+* the gate is configurable; the paper uses a sigmoid, mmseg's ``SELayer``
+  defaults to ``HSigmoid(bias=3, divisor=6)``.
+"""
+from typing import Optional
+
+import torch
+import torch.nn as nn
+from mmengine.model import BaseModule
+
+from ..registry import MODELS
+from ._bricks import ConfigType, build_activation, make_divisible
+from .contract import check_channels
+
+
+@MODELS.register_module()
+class SqueezeExcitation(BaseModule):
+    """Squeeze-and-Excitation channel attention (`SENet
+    <https://arxiv.org/abs/1709.01507>`_). Registered as
+    ``attnplug.SqueezeExcitation``; the plugin layer name is ``se``.
+
+    Input and output have shape ``(N, C, H, W)``, ``C = in_channels``.
+
+    To reproduce OpenMMLab's layers (same weights, same outputs; the state-dict
+    keys map ``conv1.conv`` -> ``fc1`` and ``conv2.conv`` -> ``fc2``):
+
+    * mmdet ``SELayer(C, ratio=r)``: ``SqueezeExcitation(C, reduction=r)``;
+    * mmseg ``SELayer(C, ratio=r)``: ``SqueezeExcitation(C, reduction=r,
+      divisor=8, gate_cfg=dict(type='HSigmoid', bias=3.0, divisor=6.0))``.
+
+    Args:
+        in_channels (int): Channels of the input (and output).
+        reduction (int): Squeeze ratio ``r``; the hidden width is
+            ``make_divisible(in_channels // reduction, divisor)``. Default: 16.
+        divisor (int): Round the hidden width to a multiple of this; 1 keeps
+            ``in_channels // reduction`` (at least 1). Default: 1.
+        hidden_channels (int, optional): Hidden width, overriding
+            ``reduction``/``divisor``. Default: None.
+        act_cfg (str | dict): Activation between the two layers.
+            Default: dict(type='ReLU').
+        gate_cfg (str | dict): Gate producing the channel weights.
+            Default: dict(type='Sigmoid').
+        init_cfg (dict | list[dict], optional): mmengine init config.
+            Default: None.
+    """
+
+    _abbr_ = 'se'
+
+    def __init__(self,
+                 in_channels: int,
+                 reduction: int = 16,
+                 divisor: int = 1,
+                 hidden_channels: Optional[int] = None,
+                 act_cfg: ConfigType = dict(type='ReLU'),
+                 gate_cfg: ConfigType = dict(type='Sigmoid'),
+                 init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        self.in_channels = in_channels
+        if hidden_channels is None:
+            hidden_channels = make_divisible(in_channels // reduction, divisor)
+        self.hidden_channels = hidden_channels
+        self.fc1 = nn.Conv2d(in_channels, hidden_channels, 1, bias=True)
+        self.act = build_activation(act_cfg)
+        self.fc2 = nn.Conv2d(hidden_channels, in_channels, 1, bias=True)
+        self.gate = build_activation(gate_cfg)
+
+    def init_weights(self) -> None:
+        """Applies ``init_cfg`` if given; otherwise keeps PyTorch's default
+        init. Not residual, so there is no identity start to restore."""
+        super().init_weights()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_channels(self, x, self.in_channels)
+        s = x.mean(dim=(2, 3), keepdim=True)  # squeeze, Eq. 2
+        s = self.gate(self.fc2(self.act(self.fc1(s))))  # excitation, Eq. 3
+        return x * s  # Eq. 4
