@@ -114,3 +114,43 @@ def assert_onnx_parity(module: nn.Module, in_channels: int, size=(23, 31),
     out = torch.from_numpy(sess.run(None, {'x': x.numpy()})[0])
     diff = (out - ref).abs().max().item()
     assert diff <= atol, f'{_name(module)}: onnxruntime differs from PyTorch by {diff:.3g} > {atol}'
+
+
+def assert_no_quadratic_tensor(module: nn.Module, in_channels: int, size=(40, 40),
+                               batch: int = 1, grad: bool = True) -> int:
+    """No tensor produced by any op of the forward (and backward, with ``grad``) has
+    ``batch · N²`` or more elements (N = H·W): the module never materialises an N×N map.
+
+    Records the output of every ATen op through a dispatch mode; what happens inside one
+    fused kernel (e.g. SDPA's flash attention) is invisible, and that is what makes it O(N).
+    Returns the largest element count seen.
+    """
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_flatten
+
+    class _Largest(TorchDispatchMode):
+
+        def __init__(self):
+            super().__init__()
+            self.largest, self.op = 0, None
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            for t in tree_flatten(out)[0]:
+                if isinstance(t, torch.Tensor) and t.numel() > self.largest:
+                    self.largest, self.op = t.numel(), func
+            return out
+
+    module = copy.deepcopy(module).train(grad)
+    n = size[0] * size[1]
+    x = torch.randn(batch, in_channels, *size, requires_grad=grad)
+    with _Largest() as mode:
+        with torch.set_grad_enabled(grad):
+            y = module(x)
+            if grad:
+                y.square().mean().backward()
+    limit = batch * n * n
+    assert mode.largest < limit, (
+        f'{_name(module)}: {mode.op} produced a tensor of {mode.largest} elements '
+        f'>= B·N² = {limit} at {size[0]}x{size[1]}: an N×N map was built')
+    return mode.largest

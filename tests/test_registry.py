@@ -54,7 +54,7 @@ def test_scoped_type_resolves_without_custom_imports(python_runner, scope):
 def test_mmcv_plugin_builder_resolves_scoped_type():
     from mmcv.cnn import build_conv_layer, build_plugin_layer
 
-    name, layer = build_plugin_layer(dict(type='attnplug.SE'), in_channels=32, postfix='_1')
+    name, layer = build_plugin_layer(dict(type='attnplug.SqueezeExcitation'), in_channels=32, postfix='_1')
     assert type(layer).__module__.startswith('attnplug.layers')
     assert name.endswith('_1')
     conv = build_conv_layer(dict(type='attnplug.SKConv'), 16, 16, kernel_size=3, padding=1)

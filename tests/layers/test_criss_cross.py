@@ -1,0 +1,97 @@
+"""Tests of attnplug.layers.criss_cross (CrissCrossAttention) against mmcv's module."""
+import pytest
+import torch
+
+from attnplug.layers import CrissCrossAttention
+from attnplug.testing import (assert_amp_finite, assert_deterministic, assert_identity_at_init,
+                              assert_no_quadratic_tensor, assert_onnx_parity,
+                              assert_shape_preserved)
+
+C = 32
+
+
+def _perturb(module, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.3)
+    return module
+
+
+def _mmcv_reference():
+    from mmcv.ops import CrissCrossAttention as MMCVCrissCrossAttention
+    return _perturb(MMCVCrissCrossAttention(C)).eval()
+
+
+@pytest.mark.parametrize('size', [(23, 31), (7, 7), (1, 5), (5, 1)])
+def test_one_pass_matches_mmcv_with_copied_weights(size):
+    ref = _mmcv_reference()
+    ours = CrissCrossAttention(in_channels=C, recurrence=1).eval()
+    ours.load_state_dict(ref.state_dict())  # strict: query_conv, key_conv, value_conv, gamma
+    x = torch.randn(2, C, *size)
+    with torch.no_grad():
+        expected = ref(x)
+        assert (expected - x).abs().max() > 1e-2
+        torch.testing.assert_close(ours(x), expected, atol=1e-4, rtol=0)
+
+
+def test_recurrence_two_is_mmcv_applied_twice():
+    ref = _mmcv_reference()
+    ours = CrissCrossAttention(C).eval()
+    assert ours.recurrence == 2
+    ours.load_state_dict(ref.state_dict())
+    x = torch.randn(2, C, 23, 31)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), ref(ref(x)), atol=1e-4, rtol=0)
+        # a second pass changes the result: R matters
+        assert (ours(x) - ref(x)).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize('recurrence', [1, 2])
+def test_contract(recurrence):
+    m = _perturb(CrissCrossAttention(C, recurrence=recurrence))
+    assert_shape_preserved(m, C)
+    assert_amp_finite(m, C)
+    assert_deterministic(m, C)
+    assert_identity_at_init(m, C)  # init_weights() restores the identity from random weights
+
+
+def test_onnx_parity_dynamo():
+    pytest.importorskip('onnxruntime')
+    assert_onnx_parity(_perturb(CrissCrossAttention(C)).eval(), C)
+
+
+def test_build_plugin_layer():
+    from mmcv.cnn import build_plugin_layer
+    name, layer = build_plugin_layer(dict(type='attnplug.CrissCrossAttention', recurrence=3),
+                                     in_channels=64)
+    assert name == 'cc_attention' and isinstance(layer, CrissCrossAttention)
+    assert layer.recurrence == 3 and layer.query_conv.out_channels == 8
+    with pytest.raises(ValueError, match='recurrence'):
+        CrissCrossAttention(C, recurrence=0)
+
+
+def test_wrong_channels_message():
+    with pytest.raises(ValueError, match=r'CrissCrossAttention: expected 32 input channels'):
+        CrissCrossAttention(C)(torch.randn(1, 16, 4, 4))
+
+
+def test_gradient_reaches_every_weight_after_a_step():
+    torch.manual_seed(0)
+    m = CrissCrossAttention(C)
+    opt = torch.optim.SGD(m.parameters(), lr=0.5)
+    x, target = torch.randn(2, C, 9, 11), torch.randn(2, C, 9, 11)
+    grads = []
+    for _ in range(2):
+        opt.zero_grad()
+        (m(x) - target).square().mean().backward()
+        grads.append({n: p.grad.abs().max().item() for n, p in m.named_parameters()})
+        opt.step()
+    assert grads[0]['gamma.scale'] > 0
+    assert all(v > 0 for v in grads[1].values()), grads[1]
+
+
+def test_never_builds_n_by_n():
+    """At 40×40 (N = 1600) the energies are N·(H+W), no op output has N² elements."""
+    largest = assert_no_quadratic_tensor(_perturb(CrissCrossAttention(C)), C, size=(40, 40))
+    assert largest < 1600 * 80 * 8  # (B, H, W, H+W) energies or (B, C, H, W) maps
