@@ -107,6 +107,32 @@ def test_stock_tools_train_test_resume(python_runner, workspace, repo_root, pack
     ckpt(work, 4)
 
 
+DANET_CFG = 'configs/danet/danet_r18-d8_1xb4-300iter_cityscapes-bundled-128x256.py'
+ATTN_UNET_CFG = 'configs/attention_unet/attn-unet-s5-d16_fcn_1xb4-300iter_cityscapes-bundled-128x256.py'
+DANET_TINY = SEG_TINY[:-4] + ['model.decode_head.in_channels=64', 'model.decode_head.channels=16',
+                              'model.decode_head.pam_channels=4', 'model.auxiliary_head.in_channels=32',
+                              'model.auxiliary_head.channels=8']
+UNET_TINY = _LOADER_OPTS + [
+    'train_dataloader.batch_size=2', 'default_hooks.logger.interval=1',
+    'default_hooks.checkpoint.interval=2', 'model.backbone.base_channels=4',
+    'model.decode_head.in_channels=4', 'model.decode_head.channels=4',
+    'model.auxiliary_head.in_channels=8', 'model.auxiliary_head.channels=4']
+
+
+@pytest.mark.parametrize('cfg,tiny', [(DANET_CFG, DANET_TINY), (ATTN_UNET_CFG, UNET_TINY)],
+                         ids=['DAHead', 'AttentionUNet'])
+def test_stock_mmseg_tools_attention_models(python_runner, workspace, repo_root, cfg, tiny):
+    """attnplug's decode head and backbone train and test through the stock mmseg tools."""
+    work = workspace / ('stock_' + osp.basename(cfg)[:-3])
+    out = run_tool(python_runner, workspace, stock_tool('mmseg', 'train'), repo_root / cfg,
+                   '--work-dir', work, '--cfg-options', *tiny, *iters(2))
+    log = out.stdout + out.stderr
+    assert 'Iter(train) [2/2]' in log
+    run_tool(python_runner, workspace, stock_tool('mmseg', 'test'), repo_root / cfg,
+             ckpt(work, 2), '--work-dir', work / 'test', '--cfg-options', *tiny)
+    assert 'mIoU' in read_metrics(work / 'test')
+
+
 def test_project_tools_seg(python_runner, workspace, repo_root):
     """attnplug's tools/train.py and tools/test.py on an mmseg config: load_from, --resume CKPT
     (mmseg's own flag takes no path), --out and --show-dir."""
