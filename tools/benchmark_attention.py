@@ -43,12 +43,9 @@ def run_case(n, dk, dv, method, grad=False, ckpt=True, budget=256 * MIB, repeat=
             o = F.scaled_dot_product_attention(q.expand(1, h, n, dk), k.expand(1, h, n, dk),
                                                v.reshape(1, n, h, dk).transpose(1, 2))
             return o.transpose(1, 2).reshape(1, 1, n, dv)
-        if method == 'chunked':  # exact query blocks, plain matmul-softmax-matmul per block
-            return mod._chunked(q, k, v, scale, 'softmax', None, None, budget, ckpt,
-                                fused=False)
-        if method == 'chunked-sdpa':  # query blocks through SDPA (what a callable bias gets)
-            return mod._chunked(q, k, v, scale, 'softmax', None, None, budget, ckpt,
-                                fused=True)
+        if method in ('chunked', 'chunked_sdpa'):  # exact query blocks (math / SDPA)
+            return mod.attention(q, k, v, backend=method, memory_budget=budget,
+                                 checkpoint_blocks=ckpt)
         if method == 'auto':
             return mod.attention(q, k, v, memory_budget=budget, checkpoint_blocks=ckpt)
         raise ValueError(method)
@@ -87,7 +84,7 @@ def main():
         for n in (4096, 16384):
             for dv in (64, 512):
                 ms = ['naive', 'sdpa', 'chunked'] + (['sdpa-split'] if dv != 64 else
-                                                     ['chunked-sdpa'])
+                                                     ['chunked_sdpa'])
                 cases += [dict(n=n, dk=64, dv=dv, method=m) for m in ms]
     for c in cases:
         c['repeat'] = a.repeat

@@ -8,15 +8,19 @@ per image and head, so this function never builds it when N is large:
 
 * ``'sdpa'``: :func:`torch.nn.functional.scaled_dot_product_attention`. On the CPU
   build of torch 2.13 its fused (flash) kernel is O(N) in memory only when the query/key
-  head size equals the value head size; otherwise it silently takes the N×N math path.
+  head size equals the value head size (otherwise it silently takes the N×N math path) and
+  only for unit stride in the head dimension (so transposed views are made contiguous).
 * ``'chunked'``: exact attention over blocks of query rows. A block's fp32 scores
-  ``(B, heads, rows, Nk)`` stay within ``memory_budget`` bytes (the peak is about three
-  such blocks: scores, their softmax and the exp temporary). The softmax runs in fp32 under
-  autocast. With autograd, each block is recomputed in the backward pass
-  (:func:`torch.utils.checkpoint.checkpoint`), so the backward keeps no N×N either.
+  ``(B, heads, rows, Nk)`` stay within ``memory_budget`` bytes; the forward peak is about two
+  such blocks (scores and their softmax). The softmax runs in fp32 under autocast, and fp16
+  scores are formed in fp32 (unscaled energies overflow 65504). With autograd, each block is
+  recomputed in the backward pass (:func:`torch.utils.checkpoint.checkpoint`), so the
+  backward keeps no N×N either.
+* ``'chunked_sdpa'``: the same blocks, each through SDPA with the block's logits (e.g.
+  relative-position logits from a callable ``bias``) as an additive mask.
 * ``'linear'``: the dot-product mode without a bias is associative,
   ``(q kᵀ / Nk) v = q (kᵀ v) / Nk``, which costs O(N·dk·dv) and no score matrix at all.
-* ``'naive'``: the plain formula, for reference and small inputs.
+* ``'naive'``: the plain formula, for reference.
 
 Modes: ``'softmax'`` (embedded Gaussian / scaled dot-product attention; ``scale=None``
 means ``dk ** -0.5``, pass ``scale=1.0`` for the unscaled energies of DANet's PAM or
@@ -24,21 +28,44 @@ mmcv's ``NonLocal2d(use_scale=False)``) and ``'dot_product'`` (mmcv ``NonLocal2d
 ``mode='dot_product'``, Eq. 4 of arXiv 1711.07971: no softmax, divide by the number of keys;
 ``scale=None`` means 1 here).
 
-Measured on 2026-11-21, 2-core CPU (shared), torch 2.13.0 CPU build, fp32, B=1, one head,
-Nq = Nk = N, dk = 64, forward only, no grad; seconds (peak RSS growth in MiB). The
-chunked path uses the default 256 MiB budget (N=4096: one block, i.e. the naive formula;
-N=16384: 4096-row blocks); "sdpa-split" runs SDPA with v split into dv/dk heads sharing q, k.
+Measurements (``tools/benchmark_attention.py``), 2026-11-21, 2-core CPU shared with other
+jobs (load average 2-10 during the runs), torch 2.13.0 CPU build, fp32, B = 1, one head,
+Nq = Nk = N, dk = 64, default 256 MiB budget (N = 16384: 4096-row blocks). Seconds are the
+best of 9 runs (3 sessions × 3), peak RSS growth in MiB in brackets. "sdpa-split" is SDPA
+with v split into dv/dk heads of 64 that share q and k.
 
-========  ====  ==============  ==============  ==============  ==============
-N         dv    naive           sdpa            chunked         sdpa-split
-========  ====  ==============  ==============  ==============  ==============
-4096      64    MEASURE         MEASURE         MEASURE         --
-4096      512   MEASURE         MEASURE         MEASURE         MEASURE
-16384     64    MEASURE         MEASURE         MEASURE         --
-16384     512   MEASURE         MEASURE         MEASURE         MEASURE
-========  ====  ==============  ==============  ==============  ==============
+Forward, no grad:
 
-Dispatch rule of ``backend='auto'`` drawn from these numbers: DISPATCH
+=====  ===  ===========  ===========  ===========  ============  ==========
+N      dv   naive        sdpa         chunked      chunked_sdpa  sdpa-split
+=====  ===  ===========  ===========  ===========  ============  ==========
+4096   64   0.19 (136)   0.03 (6)     0.08 (138)   0.06 (7)      --
+4096   512  0.36 (143)   0.40 (176)   0.31 (145)   --            0.39 (37)
+16384  64   2.55 (2060)  0.80 (12)    2.35 (533)   0.96 (21)     --
+16384  512  5.43 (2057)  5.25 (2322)  5.80 (557)   --            8.06 (72)
+=====  ===  ===========  ===========  ===========  ============  ==========
+
+Forward + backward, N = 8192: ``'chunked'`` with a 32 MiB budget (8 blocks) keeps
+384 MiB peak without recomputation and 233 MiB with it for dv = 64 (3.15 s / 4.10 s), 515
+and 381 MiB for dv = 512 (6.4 s / 5.4 s: the timing noise exceeds the cost of the second
+forward). Without recomputation every block's softmax is kept, N²·4 bytes in all (256 MiB
+here, 4 GiB at N = 32768); with it the peak stays a few blocks. Naive: 1.78 s / 819 MiB;
+SDPA (dv = 64): 0.64 s / 38 MiB at best, but 5.6-19.8 s in the more loaded sessions. The
+CPU flash backward suffers from oversubscribed cores: at N = 4096, interleaved, naive vs
+SDPA forward + backward took 2.48 vs 1.21 s on one thread and 1.47 vs 3.13 s (median 10.7 s)
+on two threads of the loaded machine.
+
+Dispatch rule of ``backend='auto'`` (:func:`select_backend`), drawn from these numbers:
+
+* dot-product mode without bias: ``'linear'`` (no N² term at all); with a bias ``'chunked'``;
+* equal key and value head sizes: ``'sdpa'``, 3.2× faster than the naive formula at
+  N = 16384 with 12 MiB instead of 2 GiB, and O(N) in the backward too (kept for training:
+  it is the faster one on an unshared core, and the only O(N) one); with a callable bias
+  ``'chunked_sdpa'`` (2.5× faster than ``'chunked'``); with a tensor bias larger than the
+  budget ``'chunked'``;
+* different head sizes (DANet's PAM: 64 vs 512): ``'chunked'``, as fast as the naive
+  formula and SDPA's math fallback within the noise, at 557 MiB instead of 2.1-2.3 GiB.
+  ``'sdpa-split'`` would be O(N) but is 1.5× slower, so it is not used.
 """
 from typing import Callable, Optional, Union
 
@@ -57,7 +84,7 @@ DEFAULT_MEMORY_BUDGET = 256 * 2**20
 BiasFn = Callable[[int, int], torch.Tensor]
 
 _MODES = ('softmax', 'dot_product')
-_BACKENDS = ('auto', 'sdpa', 'chunked', 'linear', 'naive')
+_BACKENDS = ('auto', 'sdpa', 'chunked', 'chunked_sdpa', 'linear', 'naive')
 
 
 def _tracing() -> bool:
@@ -117,19 +144,31 @@ def chunk_rows(batch_heads: int, num_keys: int,
     return max(1, int(memory_budget) // (4 * max(1, batch_heads) * max(1, num_keys)))
 
 
+def _needs_grad(*tensors: torch.Tensor) -> bool:
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+
+
 def select_backend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mode: str = 'softmax',
                    bias=None, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> str:
-    """The backend ``attention(..., backend='auto')`` takes for these operands (see the
-    module docstring for the measurements behind it)."""
+    """The backend ``attention(..., backend='auto')`` takes for these operands.
+
+    The rule, from the measurements in the module docstring:
+
+    * dot-product mode: ``'linear'`` (no score matrix at all), ``'chunked'`` with a bias;
+    * key and value head sizes differ: ``'chunked'`` (SDPA would take its N×N math path);
+    * equal head sizes: ``'sdpa'`` (fused, O(N) memory), ``'chunked_sdpa'`` for a callable
+      bias, ``'chunked'`` for a tensor bias larger than the budget.
+    """
     q4, k4, v4 = (_as_heads(t, n) for t, n in ((q, 'q'), (k, 'k'), (v, 'v')))
     if mode == 'dot_product':
         return 'linear' if bias is None else 'chunked'
-    fits = (q4.shape[0] * q4.shape[1] * q4.shape[2] * k4.shape[2] * 4) <= memory_budget
-    if callable(bias):
+    if k4.shape[-1] != v4.shape[-1]:
         return 'chunked'
-    if k4.shape[-1] == v4.shape[-1] and (bias is None or fits):
-        return 'sdpa'
-    return 'chunked'
+    if callable(bias):
+        return 'chunked_sdpa'
+    heads = max(q4.shape[1], k4.shape[1])
+    fits = q4.shape[0] * heads * q4.shape[2] * k4.shape[2] * 4 <= memory_budget
+    return 'sdpa' if bias is None or fits else 'chunked'
 
 
 def attention(q: torch.Tensor,
@@ -156,8 +195,10 @@ def attention(q: torch.Tensor,
             (B, [heads,] Nq, Nk), or a callable ``bias(start, stop)`` returning those of
             query rows ``[start, stop)`` (so relative-position logits are built per block,
             never for all N×N pairs). A callable forces the chunked path. Default: None.
-        backend (str): 'auto', 'sdpa', 'chunked', 'linear' (dot-product mode without bias
-            only) or 'naive'. Default: 'auto' (see :func:`select_backend`).
+        backend (str): 'auto', 'sdpa' (fused SDPA; softmax mode, tensor bias only),
+            'chunked' (query blocks, matmul-softmax-matmul), 'chunked_sdpa' (query blocks
+            through SDPA; softmax mode), 'linear' (dot-product mode without bias only) or
+            'naive'. Default: 'auto' (see :func:`select_backend`).
         block_size (int, optional): Query rows per block of the chunked path.
             Default: derived from ``memory_budget``.
         memory_budget (int): Bytes an fp32 score block may take. Default: 256 MiB.
@@ -195,8 +236,10 @@ def attention(q: torch.Tensor,
         full = bias(0, q4.shape[2]) if callable(bias) else bias
         out = _block(q4, k4, v4, scale, mode, full)
     else:
+        if backend == 'chunked_sdpa' and mode != 'softmax':
+            raise ValueError("attention: backend='chunked_sdpa' needs mode='softmax'")
         out = _chunked(q4, k4, v4, scale, mode, bias, block_size, memory_budget,
-                       checkpoint_blocks)
+                       checkpoint_blocks, fused=backend == 'chunked_sdpa')
     return out.squeeze(1) if squeeze else out
 
 
@@ -236,23 +279,16 @@ def _block(qb, k, v, scale, mode, bias_b):
     return torch.matmul(p.to(v.dtype), v)
 
 
-def _block_fused(qb, k, v, scale, bias_b):
-    """One block of query rows through SDPA with the block's logits as an additive mask:
-    for equal key/value head sizes its fused kernel is faster than ``_block`` (see the
-    table above) and keeps its softmax statistics in fp32."""
-    return _sdpa(qb, k, v, scale, bias_b)
-
-
 def _chunked(q, k, v, scale, mode, bias, block_size, memory_budget, checkpoint_blocks,
-             fused=None):
+             fused=False):
+    """Exact attention over blocks of query rows. ``fused``: each block through SDPA with
+    the block's logits as an additive mask (its kernel keeps the softmax statistics in
+    fp32), else ``_block``."""
     nq = q.shape[2]
     heads = max(q.shape[1], k.shape[1])
     rows = block_size or chunk_rows(q.shape[0] * heads, k.shape[2], memory_budget)
     rows = max(1, min(int(rows), nq))
-    recompute = (checkpoint_blocks and rows < nq and torch.is_grad_enabled()
-                 and any(t.requires_grad for t in (q, k, v)) and not _tracing())
-    if fused is None:
-        fused = mode == 'softmax' and k.shape[-1] == v.shape[-1]
+    recompute = (checkpoint_blocks and rows < nq and _needs_grad(q, k, v) and not _tracing())
 
     def run(qb, start, stop):
         if bias is None:
@@ -264,7 +300,7 @@ def _chunked(q, k, v, scale, mode, bias, block_size, memory_budget, checkpoint_b
         else:
             bias_b = bias[..., start:stop, :]
         if fused:
-            return _block_fused(qb, k, v, scale, bias_b)
+            return _sdpa(qb, k, v, scale, bias_b)
         return _block(qb, k, v, scale, mode, bias_b)
 
     outs = []

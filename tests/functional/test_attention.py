@@ -7,6 +7,13 @@ import torch
 
 from attnplug.functional import attention, attention_probs, chunk_rows, select_backend
 
+
+@pytest.fixture(autouse=True)
+def _seed_every_test():
+    """Every test sees the same random inputs, so a failure reproduces."""
+    torch.manual_seed(0)
+
+
 # the package re-exports the function ``attention`` under the submodule's name
 attn_mod = importlib.import_module('attnplug.functional.attention')
 
@@ -45,9 +52,11 @@ def test_every_backend_equals_naive(nq, nk, layout, dv, mode):
     scale = 0.3
     expected = naive(q, k, v, scale, mode)
     backends = ['auto', 'naive', 'chunked']
-    backends += ['linear'] if mode == 'dot_product' else (['sdpa'] if dv == 8 else [])
+    backends += ['linear'] if mode == 'dot_product' else (['sdpa', 'chunked_sdpa']
+                                                          if dv == 8 else [])
     for backend in backends:
-        for block in (None, 7, 1):  # 7 divides none of the sizes
+        # 7 divides none of the sizes; 1-row blocks once, on the matmul path
+        for block in (None, 7, 1) if backend == 'chunked' else (None, 7):
             out = attention(q, k, v, scale=scale, mode=mode, backend=backend, block_size=block)
             assert out.shape == expected.shape and out.dtype == torch.float32
             torch.testing.assert_close(out.double(), expected, atol=1e-4, rtol=0,
@@ -76,9 +85,11 @@ def test_tensor_and_callable_bias(dv):
     for backend in ('auto', 'chunked', 'naive') + (('sdpa', ) if dv == 8 else ()):
         out = attention(q, k, v, scale=0.5, bias=bias, backend=backend, block_size=10)
         torch.testing.assert_close(out.double(), expected, atol=1e-4, rtol=0)
-    out = attention(q, k, v, scale=0.5, bias=bias_fn, block_size=10)
-    torch.testing.assert_close(out.double(), expected, atol=1e-4, rtol=0)
-    assert calls == [(0, 10), (10, 20), (20, 30), (30, 40), (40, 45)]
+    for backend in ('auto', 'chunked') + (('chunked_sdpa', ) if dv == 8 else ()):
+        calls.clear()
+        out = attention(q, k, v, scale=0.5, bias=bias_fn, block_size=10, backend=backend)
+        torch.testing.assert_close(out.double(), expected, atol=1e-4, rtol=0)
+        assert calls == [(0, 10), (10, 20), (20, 30), (30, 40), (40, 45)]
     # a bias that broadcasts over the query rows, in dot-product mode
     row_bias = torch.randn(2, 1, 1, 45)
     out = attention(q, k, v, scale=0.5, mode='dot_product', bias=row_bias, block_size=10)
@@ -93,7 +104,10 @@ def test_dispatch_rule():
     assert select_backend(q, k, v_wide) == 'chunked'
     assert select_backend(q, k, v, mode='dot_product') == 'linear'
     assert select_backend(q, k, v, mode='dot_product', bias=torch.zeros(64, 64)) == 'chunked'
-    assert select_backend(q, k, v, bias=lambda a, b: None) == 'chunked'
+    assert select_backend(q, k, v, bias=lambda a, b: None) == 'chunked_sdpa'
+    assert select_backend(q, k, v, bias=torch.zeros(64, 64)) == 'sdpa'
+    assert select_backend(q, k, v, bias=torch.zeros(64, 64), memory_budget=1024) == 'chunked'
+    assert select_backend(q.clone().requires_grad_(), k, v) == 'sdpa'  # training as well
     # 2 × 64 × 64 fp32 scores = 32 KiB: rows for an 8 KiB budget
     assert chunk_rows(2, 64, 8 * 1024) == 16
     assert chunk_rows(2, 64, 1) == 1
@@ -122,6 +136,7 @@ def test_chunked_path_is_taken_and_exact(monkeypatch):
 
 @pytest.mark.parametrize('mode', ['softmax', 'dot_product'])
 def test_gradients_with_block_recomputation(monkeypatch, mode):
+    torch.manual_seed(0)
     q, k, v = _qkv(50, 50, 8, 16, heads=2)
     w = torch.randn(2, 2, 50, 16)
     scale_bias = torch.tensor(0.7, requires_grad=True)
@@ -244,6 +259,8 @@ def test_errors():
         attention(q, k, v, backend='linear')
     with pytest.raises(ValueError, match='sdpa'):
         attention(q, k, v, backend='sdpa', bias=lambda s, e: None)
+    with pytest.raises(ValueError, match='chunked_sdpa'):
+        attention(q, k, v, backend='chunked_sdpa', mode='dot_product')
     with pytest.raises(ValueError, match=r'\(B, N, d\)'):
         attention(q[0, 0], k, v)
 

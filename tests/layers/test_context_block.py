@@ -6,6 +6,13 @@ from attnplug.layers import GlobalContextBlock
 from attnplug.testing import (assert_amp_finite, assert_deterministic, assert_identity_at_init,
                               assert_onnx_parity, assert_shape_preserved)
 
+
+@pytest.fixture(autouse=True)
+def _seed_every_test():
+    """Every test sees the same random inputs, so a failure reproduces."""
+    torch.manual_seed(0)
+
+
 C = 32
 CONFIGS = [
     dict(pooling_type='att', fusion_types=('channel_add', )),

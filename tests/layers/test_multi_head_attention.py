@@ -8,6 +8,13 @@ from attnplug.testing import (assert_amp_finite, assert_deterministic, assert_id
                               assert_no_quadratic_tensor, assert_onnx_parity,
                               assert_shape_preserved)
 
+
+@pytest.fixture(autouse=True)
+def _seed_every_test():
+    """Every test sees the same random inputs, so a failure reproduces."""
+    torch.manual_seed(0)
+
+
 C = 32
 
 
@@ -114,6 +121,7 @@ def test_onnx_parity(pos, block_size):
 @pytest.mark.parametrize('pos', ['absolute', 'relative'])
 def test_gradients_equal_naive_formula(pos):
     """Backward through the fused / block-recomputed path equals the plain N×N autograd."""
+    torch.manual_seed(0)
     m = _perturb(MultiHeadSelfAttention2d(C, num_heads=4, pos_encoding=pos, max_size=16,
                                           block_size=25))
     x = torch.randn(2, C, 9, 11, requires_grad=True)
@@ -124,9 +132,10 @@ def test_gradients_equal_naive_formula(pos):
     m.zero_grad()
     x.grad = None
     (naive_mhsa(m, x) * wgt).sum().backward()
+    # gradients reach ~1e2 (sums over 2·99 positions): compare relative to their scale
     for n, p in m.named_parameters():
-        torch.testing.assert_close(got[n], p.grad, atol=1e-4, rtol=1e-4, msg=n)
-    torch.testing.assert_close(got_x, x.grad, atol=1e-4, rtol=1e-4)
+        assert (got[n] - p.grad).abs().max() <= 2e-5 * p.grad.abs().max() + 1e-6, n
+    assert (got_x - x.grad).abs().max() <= 2e-5 * x.grad.abs().max()
 
 
 def test_relative_max_size():

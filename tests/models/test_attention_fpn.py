@@ -245,8 +245,16 @@ def test_mmdet_faster_rcnn_forward_backward(tmp_path):
     assert len(results) == 2 and hasattr(results[0], 'pred_instances')
 
 
-def test_mmseg_semantic_fpn_forward(tmp_path):
-    cfg = _config(tmp_path, """
+@pytest.mark.parametrize('head', ['FPNHead', 'UPerHead'])
+def test_mmseg_segmentor_forward(tmp_path, head):
+    """Semantic FPN as in mmseg's fpn_r50 base; UPerHead on the neck's outputs too."""
+    uper = """decode_head=dict(
+                _delete_=True, type='UPerHead', in_channels=[16, 16, 16, 16], in_index=[0, 1, 2, 3],
+                pool_scales=(1, 2, 3, 6), channels=8, dropout_ratio=0.1, num_classes=19,
+                norm_cfg=norm_cfg, align_corners=False,
+                loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0))"""
+    fpn = "decode_head=dict(in_channels=[16, 16, 16, 16], channels=8, norm_cfg=norm_cfg)"
+    cfg = _config(tmp_path, f"""
         _base_ = ['mmseg::_base_/models/fpn_r50.py']
         norm_cfg = dict(type='BN', requires_grad=True)
         model = dict(
@@ -254,15 +262,15 @@ def test_mmseg_semantic_fpn_forward(tmp_path):
             backbone=dict(depth=18, stem_channels=8, base_channels=8, norm_cfg=norm_cfg),
             neck=dict(type='attnplug.AttentionFPN', in_channels=[8, 16, 32, 64], out_channels=16,
                       attn_cfg=dict(type='attnplug.CBAM', reduction=4)),
-            decode_head=dict(in_channels=[16, 16, 16, 16], channels=8, norm_cfg=norm_cfg))
+            {uper if head == 'UPerHead' else fpn})
     """)
     model = _build('mmseg', cfg.model)
-    assert type(model.neck) is AttentionFPN
+    assert type(model.neck) is AttentionFPN and type(model.decode_head).__name__ == head
     model.init_weights()
     x = torch.rand(2, 3, 64, 96)
     model.train()
     logits = model(x, mode='tensor')
-    assert logits.shape == (2, 19, 16, 24)  # FPNHead predicts at stride 4
+    assert logits.shape == (2, 19, 16, 24)  # both heads predict at stride 4
     logits.mean().backward()
     assert all(p.grad is not None for p in model.neck.output_attns.parameters())
 

@@ -25,7 +25,8 @@ SIZE = (48, 80)  # divisible by the default whole downsample rate 16, not a powe
 
 
 def _stock_unet(**kwargs):
-    with DefaultScope.overwrite_default_scope('mmseg'):  # UNet builds InterpConv from mmseg's registry
+    # mmseg's UNet builds InterpConv from mmseg's registry
+    with DefaultScope.overwrite_default_scope('mmseg'):
         return UNet(**kwargs)
 
 
@@ -191,6 +192,18 @@ def test_sizes_allowed_by_the_divisibility_rule(kwargs, size, rate):
         ours(torch.rand(1, 3, size[0] + rate // 2, size[1]))
 
 
+def test_gate_init_runs_before_a_pretrained_checkpoint(tmp_path):
+    """The gates' own init must not overwrite gate weights from a Pretrained init_cfg."""
+    trained = AttentionUNet(**TINY)
+    _randomise(trained, seed=3)
+    path = tmp_path / 'attn_unet.pth'
+    torch.save(trained.state_dict(), path)
+    loaded = AttentionUNet(init_cfg=dict(type='Pretrained', checkpoint=str(path)), **TINY)
+    loaded.init_weights()
+    for (name, a), b in zip(trained.state_dict().items(), loaded.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
 # ---------------------------------------------------------------- gate maps API
 def test_gate_maps_api():
     ours = AttentionUNet(**TINY).eval()
@@ -314,9 +327,7 @@ def test_mmseg_unet_cityscapes_config_with_the_backbone_switched(tmp_path):
     sample = SegDataSample(metainfo=dict(img_shape=(64, 64), ori_shape=(64, 64),
                                          pad_shape=(64, 64)))
     with torch.no_grad():
-        logits = model(x, mode='tensor')
         pred = model.predict(x, [sample])
-    assert logits.shape == (1, 19, 64, 64)
     assert pred[0].pred_sem_seg.data.shape == (1, 64, 64)
     assert pred[0].seg_logits.data.shape == (19, 64, 64)
 
@@ -354,14 +365,11 @@ def test_project_unet_configs_build(rel):
     from mmseg.structures import SegDataSample
     from mmengine.structures import PixelData
     model.train()
-    x = torch.rand(2, 3, 128, 256) * 255
-    samples = []
-    for _ in range(2):
-        s = SegDataSample(metainfo=dict(img_shape=(128, 256), ori_shape=(128, 256),
-                                        pad_shape=(128, 256)))
-        s.gt_sem_seg = PixelData(data=torch.randint(0, 19, (1, 128, 256)))
-        samples.append(s)
-    data = model.data_preprocessor(dict(inputs=list(x), data_samples=samples), True)
+    sample = SegDataSample(metainfo=dict(img_shape=(128, 256), ori_shape=(128, 256),
+                                         pad_shape=(128, 256)))
+    sample.gt_sem_seg = PixelData(data=torch.randint(0, 19, (1, 128, 256)))
+    inputs = [torch.randint(0, 256, (3, 128, 256), dtype=torch.uint8)]
+    data = model.data_preprocessor(dict(inputs=inputs, data_samples=[sample]), True)
     losses = model(**data, mode='loss')
     total = sum(v for k, v in losses.items() if 'loss' in k)
     total.backward()

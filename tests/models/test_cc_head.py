@@ -129,3 +129,9 @@ def test_onnx_export_matches_pytorch():
     got = torch.from_numpy(session.run(None, {'feat': x.numpy()})[0])
     assert got.shape == expected.shape
     torch.testing.assert_close(got, expected, atol=1e-4, rtol=0)
+
+
+def test_num_convs_other_than_two_is_refused():
+    assert CCHead(num_convs=2, **KWARGS).num_convs == 2  # an FCNHead config switches by type
+    with pytest.raises(ValueError, match='CCHead: num_convs must be 2'):
+        CCHead(num_convs=1, **KWARGS)

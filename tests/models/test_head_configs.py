@@ -3,6 +3,7 @@ SyncBN -> BN); the full-size ones are one-line deltas over mmseg's official conf
 decode-head keys match, the bundled ones run and match the FCN baseline but for the head."""
 import ast
 import copy
+import functools
 from pathlib import Path
 
 import mmseg
@@ -18,7 +19,10 @@ from attnplug.models.decode_heads import AttnFCNHead, CCHead, DAHead, NLHead
 
 ROOT = Path(__file__).resolve().parents[2]
 FOLDERS = ('danet', 'ccnet', 'nonlocal_net', 'attn_fcn', 'sknet')
-CONFIGS = sorted(p for folder in FOLDERS for p in (ROOT / 'configs' / folder).glob('*.py'))
+# The segmentation configs of these folders (they also hold detection configs).
+CONFIGS = sorted(
+    p for folder in FOLDERS for p in (ROOT / 'configs' / folder).glob('*.py')
+    if p.name.startswith(('danet_', 'ccnet_', 'nonlocal_', 'fcn-', 'fcn_')))
 BUNDLED = [p for p in CONFIGS if 'bundled' in p.name]
 FULL_SIZE = [p for p in CONFIGS if 'bundled' not in p.name]
 BASELINE = ROOT / 'configs/fcn/fcn_r18-d8_1xb4-300iter_cityscapes-bundled-128x256.py'
@@ -45,9 +49,12 @@ def _plain(cfg):
     return model
 
 
-def _build(model_cfg):
+def _build(model_cfg, device=None):
+    """Build with mmseg's registry; on the meta device the full-size models cost no time
+    (structure and keys only)."""
     register_all_modules(init_default_scope=True)
-    return MODELS.build(ConfigDict(copy.deepcopy(model_cfg)))
+    with torch.device(device or 'cpu'):
+        return MODELS.build(ConfigDict(copy.deepcopy(model_cfg)))
 
 
 def _official(path):
@@ -89,14 +96,22 @@ def test_full_size_config_is_the_official_one_with_attnplug_parts(path):
                 'attnplug.CBAM', 'attnplug.SqueezeExcitation')
     assert ours == official  # nothing else differs from mmseg's config
 
-    model = _build(ours_cfg)
+    model = _build(ours_cfg, device='meta')
     if folder == 'sknet':
         from attnplug.layers import SKConv
         convs = [m for m in model.backbone.modules() if isinstance(m, SKConv)]
         assert len(convs) == 4 + 6 + 3 and {c.groups for c in convs} == {32}
+        # what README.md says: only the 13 replaced conv2 weights of a ResNet checkpoint are
+        # left unused, only the SK weights are new
+        stock = set(_build(official_cfg, device='meta').backbone.state_dict())
+        keys = set(model.backbone.state_dict())
+        assert sorted(stock - keys) == sorted(f'layer{i}.{j}.conv2.weight'
+                                              for i, n in ((2, 4), (3, 6), (4, 3))
+                                              for j in range(n))
+        assert all('.conv2.' in k and not k.startswith('layer1.') for k in keys - stock)
         return
     assert type(model.decode_head) is HEADS[folder]
-    stock_keys = set(_build(official_cfg).decode_head.state_dict())
+    stock_keys = set(_build(official_cfg, device='meta').decode_head.state_dict())
     keys = set(model.decode_head.state_dict())
     if folder == 'attn_fcn':  # FCNHead's keys plus the plugin's
         assert stock_keys < keys and all(k.startswith('attn.') for k in keys - stock_keys)
@@ -104,7 +119,7 @@ def test_full_size_config_is_the_official_one_with_attnplug_parts(path):
         assert keys == stock_keys
 
 
-def _batch(num_classes=19, size=(64, 128)):
+def _batch(num_classes=19, size=(32, 64)):
     gen = torch.Generator().manual_seed(0)
     inputs = torch.randn(2, 3, *size, generator=gen)
     samples = []
@@ -132,7 +147,12 @@ def test_bundled_config_builds_trains_and_predicts(path):
     model.eval()
     with torch.no_grad():
         preds = model(inputs, samples, mode='predict')
-    assert preds[0].pred_sem_seg.data.shape == (1, 64, 128)
+    assert preds[0].pred_sem_seg.data.shape == (1, 32, 64)
+
+
+@functools.lru_cache(maxsize=1)
+def _baseline():
+    return Config.fromfile(str(BASELINE)).to_dict()
 
 
 @pytest.mark.parametrize('path', BUNDLED, ids=_ids(BUNDLED))
@@ -140,7 +160,7 @@ def test_bundled_config_differs_from_the_fcn_baseline_only_in_the_head(path):
     """The later benchmark compares these runs: same backbone, auxiliary head, data,
     schedule, seed, and the same shared head settings."""
     ours = Config.fromfile(str(path)).to_dict()
-    baseline = Config.fromfile(str(BASELINE)).to_dict()
+    baseline = copy.deepcopy(_baseline())
     head, base_head = ours['model'].pop('decode_head'), baseline['model'].pop('decode_head')
     ours.pop('norm_cfg', None), baseline.pop('norm_cfg', None)
     assert ours == baseline

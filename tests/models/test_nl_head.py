@@ -110,17 +110,20 @@ def test_no_n_by_n_map(mode):
 
 
 def test_block_size_reaches_the_attention(monkeypatch):
-    calls = []
-    chunked = attention_module._chunked
-
-    def spy(q, *args, **kwargs):
-        calls.append(args[5])  # block_size
-        return chunked(q, *args, **kwargs)
-
-    monkeypatch.setattr(attention_module, '_chunked', spy)
+    """Gaussian mode (key width C, value width C/2): query blocks of ``block_size`` rows."""
+    blocks = []
+    block = attention_module._block
+    monkeypatch.setattr(attention_module, '_block',
+                        lambda qb, *a, **k: blocks.append(qb.shape[-2]) or block(qb, *a, **k))
     ref, ours = _pair(mode='gaussian', block_size=64)
     ref.eval(), ours.eval()
     inputs = [torch.randn(1, IN, 23, 23)]
     with torch.no_grad():
         torch.testing.assert_close(ours(inputs), ref(inputs), atol=1e-4, rtol=0)
-    assert calls == [64]
+    assert blocks == [64] * 8 + [23 * 23 - 8 * 64]
+
+
+def test_num_convs_other_than_two_is_refused():
+    assert NLHead(num_convs=2, **KWARGS).num_convs == 2  # an FCNHead config switches by type
+    with pytest.raises(ValueError, match='NLHead: num_convs must be 2'):
+        NLHead(num_convs=1, **KWARGS)

@@ -200,7 +200,8 @@ class AttentionUNet(UNet):
             raise ValueError(
                 f'AttentionUNet: gate_cfg has unknown key(s) {unknown} for {gate_cls.__name__}; '
                 f'accepted keys: {accepted + ["type"]}')
-        cfg.setdefault('init_cfg', GATE_INIT_CFG)
+        if 'init_cfg' in params:
+            cfg.setdefault('init_cfg', GATE_INIT_CFG)
         inter = cfg.pop('inter_channels', None)
         if isinstance(inter, (list, tuple)):
             if len(inter) != num_levels:
