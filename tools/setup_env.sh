@@ -47,7 +47,7 @@ if "$PY" -c "import torch" 2>/dev/null; then
     echo "  using the installed $("$PY" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)')"
 else
     echo "  no torch in this environment: installing $_ap_torch"
-    "$PY" -m pip install "$_ap_torch" \
+    "$PY" -m pip install "$_ap_torch" "setuptools<82" \
         || fail "could not install $_ap_torch" "install the torch build you want first, or set ATTNPLUG_TORCH"
 fi
 
