@@ -8,12 +8,15 @@ first lookup.
 
 Data flows one way: the core (``attnplug.functional``, ``attnplug.layers``) only
 registers plugins and conv layers here; the framework adapters
-(``attnplug.models``) register backbones, necks, heads and hooks.
+(``attnplug.models``) register backbones, necks, heads and hooks, and
+``attnplug.datasets`` registers dataset adapters (``type='attnplug.CheckedCocoDataset'``).
 """
+from mmengine.registry import DATASETS as MMENGINE_DATASETS
+from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import Registry
 
-__all__ = ['MODELS', 'AttnplugRegistry']
+__all__ = ['MODELS', 'DATASETS', 'HOOKS', 'AttnplugRegistry']
 
 
 class AttnplugRegistry(Registry):
@@ -44,3 +47,16 @@ MODELS = AttnplugRegistry(
     scope='attnplug',
     locations=['attnplug.layers', 'attnplug.models'])
 
+
+DATASETS = AttnplugRegistry(
+    'dataset',
+    parent=MMENGINE_DATASETS,
+    scope='attnplug',
+    locations=['attnplug.datasets'])
+
+# Runner hooks (``custom_hooks=[dict(type='attnplug.AttentionMapHook', ...)]``).
+HOOKS = AttnplugRegistry(
+    'hook',
+    parent=MMENGINE_HOOKS,
+    scope='attnplug',
+    locations=['attnplug.engine'])

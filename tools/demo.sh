@@ -9,7 +9,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
-CONFIG="${DEMO_CONFIG:-configs/cbam/fcn_r18-d8-cbam_1xb4-300iter_cityscapes-bundled-128x256.py}"
+CONFIG="${DEMO_CONFIG:-configs/cbam/fcn_r18-w32-d8-cbam_1xb4-300iter_cityscapes-bundled-128x256.py}"
 WORK_DIR="${DEMO_WORK_DIR:-work_dirs/demo}"
 
 bash tools/setup_env.sh

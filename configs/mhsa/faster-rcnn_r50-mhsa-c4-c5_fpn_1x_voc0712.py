@@ -1,0 +1,10 @@
+# Multi-head self-attention over all positions (8 heads, sine positions, zero-initialised output
+# projection) after conv2 of every block of c4-c5, where mmdet's empirical-attention configs put
+# their attention; BoTNet (arXiv 2101.11605) uses MHSA in c5 only.
+# Faster R-CNN R-50-FPN, VOC 07+12, 1x: mmdet's recipe, only the backbone changes.
+_base_ = ['mmdet::pascal_voc/faster-rcnn_r50_fpn_1x_voc0712.py']
+model = dict(
+    backbone=dict(
+        type='attnplug.DetResNet',
+        plugins=[dict(cfg=dict(type='attnplug.MultiHeadSelfAttention2d', num_heads=8),
+                      stages=(False, False, True, True), position='after_conv2')]))
