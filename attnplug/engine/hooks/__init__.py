@@ -1,0 +1,1 @@
+from .attention_map_hook import AttentionMapHook, render_attention_grid  # noqa: F401
