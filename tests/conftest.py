@@ -37,3 +37,18 @@ def run_python(args, cwd=ROOT, timeout=900, env=None, check=True):
 @pytest.fixture(scope='session')
 def python_runner():
     return run_python
+
+
+def _default_scope_guard():
+    from mmengine.registry import DefaultScope
+
+    saved = DefaultScope._instance_dict.copy()
+    yield
+    DefaultScope._instance_dict.clear()
+    DefaultScope._instance_dict.update(saved)
+
+
+# Undo any mmengine DefaultScope a test or a module fixture creates (``register_all_modules(True)``,
+# ``init_default_scope``): a lookup must not depend on the order the tests ran in.
+_restore_default_scope_per_module = pytest.fixture(autouse=True, scope='module')(_default_scope_guard)
+_restore_default_scope_per_test = pytest.fixture(autouse=True)(_default_scope_guard)
