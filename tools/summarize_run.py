@@ -36,8 +36,9 @@ def main():
         ckpt = f.read().strip()
     metrics, scalars = test_metrics(osp.join(args.work_dir, 'test'))
     train_log = newest(osp.join(args.work_dir, '2*', '2*.log'))
-    print('test metrics  : ' + ', '.join(f'{k}={v}' for k, v in metrics.items()
-                                         if k not in ('step', 'data_time', 'time')))
+    shown = {k: v for k, v in metrics.items() if k not in ('step', 'data_time', 'time')}
+    print('test metrics  : ' + ', '.join(
+        f'{k}={v:.2f}' if isinstance(v, float) else f'{k}={v}' for k, v in shown.items()))
     if args.train_seconds is not None:
         print(f'train time    : {args.train_seconds} s')
     if args.test_seconds is not None:
