@@ -10,7 +10,7 @@ arrays, and numpy scalars in ``runtime_info``. The stock ``tools/test.py``,
 ``UnpicklingError: Unsupported global: ...HistoryBuffer``.
 
 :func:`allow_mmengine_checkpoints` allowlists exactly those types with
-``torch.serialization.add_safe_globals``. It never sets ``weights_only=False``,
+``torch.serialization.add_safe_globals``. It never turns ``weights_only`` off,
 so a checkpoint that pickles any other object is still refused by torch, with
 an error that names the object. It runs when :mod:`attnplug` is imported, which
 happens in the stock tools as soon as a config names an ``attnplug.*`` type or
