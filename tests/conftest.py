@@ -48,6 +48,21 @@ def _default_scope_guard():
     DefaultScope._instance_dict.update(saved)
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_fixture_setup(fixturedef, request):
+    """A module fixture that builds a model or a Runner leaves a DefaultScope behind; its setup
+    runs before the autouse guards below save their state, so undo it here. (Session fixtures
+    are set up through the session node, which does not see this conftest's hooks: they undo
+    their own scope.)"""
+    if fixturedef.scope == 'function':
+        yield
+        return
+    guard = _default_scope_guard()
+    next(guard)
+    yield
+    next(guard, None)
+
+
 # Undo any mmengine DefaultScope a test or a module fixture creates (``register_all_modules(True)``,
 # ``init_default_scope``): a lookup must not depend on the order the tests ran in.
 _restore_default_scope_per_module = pytest.fixture(autouse=True, scope='module')(_default_scope_guard)

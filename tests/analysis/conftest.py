@@ -66,7 +66,11 @@ def tiny_checkpoint(tiny_config, tmp_path_factory):
 
     from attnplug.analysis.build import build_model, load_config
 
-    model = build_model(load_config(str(tiny_config)))
+    from mmengine.registry import DefaultScope
+
+    # build_model sets the config's default scope; leave the session's scope as it was.
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        model = build_model(load_config(str(tiny_config)))
     gen = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for name, p in model.named_parameters():
