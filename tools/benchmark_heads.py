@@ -165,14 +165,23 @@ def run_case(case):
     gen = torch.Generator().manual_seed(case['seed'])
     channels = case['in_channels']
     if case['call'] == 'attention':  # the attention block alone, on the feature it gets
+        case['recurrence'] = getattr(head, 'recurrence', 1)
         head = getattr(head, HEADS[case['head']]['attention'])
         channels = case['channels']
     x = torch.randn(1, channels, h, w, generator=gen).to(device=device, dtype=dtype)
     metas = [dict(img_shape=(h * OUTPUT_STRIDE, w * OUTPUT_STRIDE))]
 
+    # mmseg's CCHead loops mmcv's one-pass CrissCrossAttention ``recurrence`` times around the
+    # block; attnplug's ``cca`` runs the passes itself.
+    passes = case['recurrence'] if case['call'] == 'attention' and case['head'] == 'cc' \
+        and case['impl'] == 'mmseg' else 1
+
     def call():
         if case['call'] == 'attention':
-            return head(x)
+            out = x
+            for _ in range(passes):
+                out = head(out)
+            return out
         if case['call'] == 'predict':
             return head.predict([x], metas, test_cfg={})
         out = head([x])
