@@ -17,7 +17,7 @@ import pytest
 
 pytestmark = pytest.mark.e2e
 
-SEG_CFG = 'configs/cbam/fcn_r18-d8-cbam_1xb4-300iter_cityscapes-bundled-128x256.py'
+SEG_CFG = 'configs/cbam/fcn_r18-w32-d8-cbam_1xb4-300iter_cityscapes-bundled-128x256.py'
 DET_CFG = 'configs/cbam/faster-rcnn_r18-cbam-c2-c5_fpn_300iter_coco-bundled.py'
 
 _LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
@@ -107,7 +107,7 @@ def test_stock_tools_train_test_resume(python_runner, workspace, repo_root, pack
     ckpt(work, 4)
 
 
-DANET_CFG = 'configs/danet/danet_r18-d8_1xb4-300iter_cityscapes-bundled-128x256.py'
+DANET_CFG = 'configs/danet/danet_r18-w32-d8_1xb4-300iter_cityscapes-bundled-128x256.py'
 ATTN_UNET_CFG = 'configs/attention_unet/attn-unet-s5-d16_fcn_1xb4-300iter_cityscapes-bundled-128x256.py'
 DANET_TINY = SEG_TINY[:-4] + ['model.decode_head.in_channels=64', 'model.decode_head.channels=16',
                               'model.decode_head.pam_channels=4', 'model.auxiliary_head.in_channels=32',

@@ -2,8 +2,8 @@
 
     python tools/benchmark_learning.py                       # every *cityscapes-bundled* config
     python tools/benchmark_learning.py --iters 4 --configs \\
-        configs/fcn/fcn_r18-d8_1xb4-300iter_cityscapes-bundled-128x256.py \\
-        configs/danet/danet_r18-d8_1xb4-300iter_cityscapes-bundled-128x256.py
+        configs/fcn/fcn_r18-w32-d8_1xb4-300iter_cityscapes-bundled-128x256.py \\
+        configs/danet/danet_r18-w32-d8_1xb4-300iter_cityscapes-bundled-128x256.py
 
 Each config goes through attnplug's ``tools/train.py`` and then ``tools/test.py`` on its last
 checkpoint, each a fresh subprocess run from the repository root (where ``data/cityscapes`` is),

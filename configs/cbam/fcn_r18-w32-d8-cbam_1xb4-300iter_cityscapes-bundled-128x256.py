@@ -1,8 +1,8 @@
-# The demo model (tools/demo.sh): the CBAM bundled config at half the ResNet-18 width
-# (base_channels 32): 1.7 GMAC per 128x256 image instead of 6.9 (mmengine FlopAnalyzer), so its
-# 300 iterations take minutes on a 2-core CPU. Heads narrowed in proportion.
-_base_ = ['./fcn_r18-d8-cbam_1xb4-300iter_cityscapes-bundled-128x256.py']
+# The demo (tools/demo.sh): the FCN baseline with CBAM at the end of every residual branch of
+# stages c2-c5. One change to the backbone: attnplug's ResNetV1c (same weights as mmseg's) takes
+# `plugins=` in BasicBlock too, which mmseg's ResNet-18/34 refuse.
+_base_ = ['../fcn/fcn_r18-w32-d8_1xb4-300iter_cityscapes-bundled-128x256.py']
 model = dict(
-    backbone=dict(base_channels=32, stem_channels=32),
-    decode_head=dict(in_channels=256, channels=64),
-    auxiliary_head=dict(in_channels=128, channels=32))
+    backbone=dict(
+        type='attnplug.ResNetV1c',
+        plugins=[dict(cfg=dict(type='attnplug.CBAM'), position='after_conv2')]))

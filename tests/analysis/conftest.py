@@ -35,7 +35,7 @@ def tiny_data(tmp_path_factory):
 
 @pytest.fixture(scope='session')
 def tiny_config(tiny_data, tmp_path_factory):
-    base = ROOT / 'configs/danet/danet_r18-d8_1xb4-300iter_cityscapes-bundled-128x256.py'
+    base = ROOT / 'configs/danet/danet_r18-w32-d8_1xb4-300iter_cityscapes-bundled-128x256.py'
     path = tmp_path_factory.mktemp('cfg') / 'tiny_danet_cbam.py'
     path.write_text(textwrap.dedent(f"""
         _base_ = ['{base}']

@@ -127,7 +127,7 @@ def _load_tool(name):
 
 def test_get_flops_tool_on_nonlocal_config(tmp_path):
     tool = _load_tool('get_flops')
-    cfg = ROOT / 'configs/nonlocal_net/nonlocal_r18-d8_1xb4-300iter_cityscapes-bundled-128x256.py'
+    cfg = ROOT / 'configs/nonlocal_net/nonlocal_r18-w32-d8_1xb4-300iter_cityscapes-bundled-128x256.py'
     res = tool.main([str(cfg), '--shape', '64', '128', '--json', str(tmp_path / 'f.json')])
     assert res['scope'] == 'mmseg' and res['input_shape'] == [64, 128]
     # The NL head (channels 128, reduction 2 -> 64) on the 8×16 output-stride-8 map.

@@ -25,7 +25,7 @@ CONFIGS = sorted(
     if p.name.startswith(('danet_', 'ccnet_', 'nonlocal_', 'fcn-', 'fcn_')))
 BUNDLED = [p for p in CONFIGS if 'bundled' in p.name]
 FULL_SIZE = [p for p in CONFIGS if 'bundled' not in p.name]
-BASELINE = ROOT / 'configs/fcn/fcn_r18-d8_1xb4-300iter_cityscapes-bundled-128x256.py'
+BASELINE = ROOT / 'configs/fcn/fcn_r18-w32-d8_1xb4-300iter_cityscapes-bundled-128x256.py'
 HEADS = {'danet': DAHead, 'ccnet': CCHead, 'nonlocal_net': NLHead, 'attn_fcn': AttnFCNHead}
 
 
@@ -136,7 +136,9 @@ def test_bundled_config_builds_trains_and_predicts(path):
     cfg = Config.fromfile(str(path))
     model = _build(_plain(cfg))
     assert type(model.decode_head) is HEADS[path.parent.name]
-    assert model.decode_head.channels == 128 and model.decode_head.in_channels == 512
+    base_head = _baseline()['model']['decode_head']  # the widths the FCN baseline uses
+    assert (model.decode_head.channels, model.decode_head.in_channels) == \
+        (base_head['channels'], base_head['in_channels'])
     inputs, samples = _batch()
     model.train()
     losses = model(inputs, samples, mode='loss')

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-FCN = 'configs/fcn/fcn_r18-d8_1xb4-300iter_cityscapes-bundled-128x256.py'
+FCN = 'configs/fcn/fcn_r18-w32-d8_1xb4-300iter_cityscapes-bundled-128x256.py'
 UNET = 'configs/unet/unet-s5-d16_fcn_1xb4-300iter_cityscapes-bundled-128x256.py'
 
 
@@ -21,7 +21,7 @@ def tool(repo_root):
 
 def test_baselines(tool):
     assert tool.baseline_of(FCN) == FCN
-    assert tool.baseline_of('configs/danet/danet_r18-d8_1xb4-300iter_cityscapes-bundled-128x256.py') == FCN
+    assert tool.baseline_of('configs/danet/danet_r18-w32-d8_1xb4-300iter_cityscapes-bundled-128x256.py') == FCN
     assert tool.baseline_of(
         'configs/attention_unet/attn-unet-s5-d16_fcn_1xb4-300iter_cityscapes-bundled-128x256.py') == UNET
     configs = tool.parse_args([]).configs
