@@ -25,7 +25,7 @@ def _maxrss_mib():
 def run_case(n, dk, dv, method, grad=False, ckpt=True, budget=256 * MIB, repeat=3):
     import torch
     import torch.nn.functional as F
-    mod = importlib.import_module('attnplug.functional.attention')
+    mod = importlib.import_module('attnplug.functional.bounded_attention')
     torch.manual_seed(0)
     q, k, v = torch.randn(1, 1, n, dk), torch.randn(1, 1, n, dk), torch.randn(1, 1, n, dv)
     if grad:

@@ -308,7 +308,7 @@ def variant_label(impl, budget_mib, block_size, default_budget_mib, has_budget):
 
 
 def build_cases(args, tmp):
-    from attnplug.functional.attention import DEFAULT_MEMORY_BUDGET
+    from attnplug.functional.bounded_attention import DEFAULT_MEMORY_BUDGET
     common = dict(size=list(args.size), in_channels=args.in_channels, channels=args.channels,
                   device=args.device, dtype=args.dtype, call=args.call, seed=args.seed,
                   warmup=args.warmup, repeats=args.repeats)

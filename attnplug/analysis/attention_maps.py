@@ -28,7 +28,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..functional.attention import attention_probs
+from ..functional.bounded_attention import attention_probs
 from ..functional.criss_cross import criss_cross_attention, criss_cross_energies
 
 __all__ = ['AttentionMap', 'grid_point', 'supported_types', 'find_modules',

@@ -16,7 +16,7 @@ is built. mmcv is never imported.
 """
 import torch
 
-from .attention import involves_fp16, matmul_fp32
+from .bounded_attention import involves_fp16, matmul_fp32
 
 __all__ = ['criss_cross_attention', 'criss_cross_energies']
 

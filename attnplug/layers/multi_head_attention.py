@@ -29,7 +29,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import constant_init
 
-from ..functional.attention import DEFAULT_MEMORY_BUDGET, attention
+from ..functional.bounded_attention import DEFAULT_MEMORY_BUDGET, attention
 from ..registry import MODELS
 from .contract import check_channels
 

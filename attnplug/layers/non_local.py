@@ -29,7 +29,7 @@ import torch
 import torch.nn as nn
 from mmengine.model import constant_init, normal_init
 
-from ..functional.attention import DEFAULT_MEMORY_BUDGET, attention
+from ..functional.bounded_attention import DEFAULT_MEMORY_BUDGET, attention
 from ..registry import MODELS
 from ._bricks import build_norm
 from .contract import check_channels

@@ -1,4 +1,4 @@
-"""Tests of attnplug.functional.attention: every backend equals the plain formula."""
+"""Tests of attnplug.functional.bounded_attention: every backend equals the plain formula."""
 import importlib
 import math
 
@@ -15,7 +15,7 @@ def _seed_every_test():
 
 
 # the package re-exports the function ``attention`` under the submodule's name
-attn_mod = importlib.import_module('attnplug.functional.attention')
+attn_mod = importlib.import_module('attnplug.functional.bounded_attention')
 
 
 def naive(q, k, v, scale, mode='softmax', bias=None):

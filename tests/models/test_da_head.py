@@ -13,8 +13,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from attnplug.layers import ChannelAttention, PositionAttention
 from attnplug.models.decode_heads import DAHead
 
-# The module, not the function ``attnplug.functional.attention`` that shadows it.
-attention_module = importlib.import_module('attnplug.functional.attention')
+attention_module = importlib.import_module('attnplug.functional.bounded_attention')
 IN, CH, PAM, CLS = 8, 16, 4, 5
 KWARGS = dict(in_channels=IN, channels=CH, pam_channels=PAM, num_classes=CLS,
               norm_cfg=dict(type='BN'), dropout_ratio=0.1)

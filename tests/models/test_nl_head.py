@@ -12,8 +12,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from attnplug.layers import NonLocal2d
 from attnplug.models.decode_heads import NLHead
 
-# The module, not the function ``attnplug.functional.attention`` that shadows it.
-attention_module = importlib.import_module('attnplug.functional.attention')
+attention_module = importlib.import_module('attnplug.functional.bounded_attention')
 IN, CH, CLS = 8, 16, 5
 KWARGS = dict(in_channels=IN, channels=CH, num_classes=CLS, norm_cfg=dict(type='BN'))
 

@@ -7,7 +7,7 @@ from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.utils import SampleList, add_prefix
 from torch import Tensor
 
-from attnplug.functional.attention import DEFAULT_MEMORY_BUDGET
+from attnplug.functional.bounded_attention import DEFAULT_MEMORY_BUDGET
 from attnplug.layers.danet import ChannelAttention, PositionAttention
 from attnplug.registry import MODELS
 

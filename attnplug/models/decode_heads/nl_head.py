@@ -5,7 +5,7 @@ import torch
 from mmseg.models.decode_heads.fcn_head import FCNHead
 from torch import Tensor
 
-from attnplug.functional.attention import DEFAULT_MEMORY_BUDGET
+from attnplug.functional.bounded_attention import DEFAULT_MEMORY_BUDGET
 from attnplug.layers.non_local import NonLocal2d
 from attnplug.registry import MODELS
 
