@@ -30,7 +30,7 @@ INSTALL_REQUIRES = [
 ]
 
 EXTRAS = {
-    'tests': ['pytest', 'onnx', 'onnxruntime', 'onnxscript'],
+    'tests': ['pytest', 'onnx', 'onnxruntime', 'onnxscript', 'tensorboard'],
     'tensorboard': ['tensorboard'],
 }
 

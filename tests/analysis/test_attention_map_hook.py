@@ -3,9 +3,11 @@ through the runner's visualizer during a real val loop, and costs nothing on bat
 does not draw."""
 import glob
 import importlib.util
+import os
 from pathlib import Path
 from types import SimpleNamespace
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -138,3 +140,33 @@ def test_runner_val_loop_writes_local_pngs(tiny_config, tmp_path):
     png_is_not_blank(pngs[0])
     model = runner.model
     assert not any(m._forward_hooks for m in model.modules())
+
+
+def test_runner_val_loop_writes_tensorboard_images(tiny_config, tmp_path):
+    """With TensorboardVisBackend configured, the same grids reach a TensorBoard event file as
+    image summaries of the input's size, readable by TensorBoard's own loader."""
+    pytest.importorskip('tensorboard')
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cfg = Config.fromfile(str(tiny_config))
+    cfg.work_dir = str(tmp_path)
+    cfg.custom_hooks = [dict(type='attnplug.AttentionMapHook', modules=['PositionAttention'],
+                             query_points=[(0.5, 0.5)], max_images=2)]
+    cfg.visualizer = dict(type='SegLocalVisualizer', name='attn_hook_tb_vis',
+                          vis_backends=[dict(type='TensorboardVisBackend')])
+    cfg.default_hooks.visualization = dict(type='SegVisualizationHook', draw=False)
+    cfg.log_level = 'WARNING'
+    runner = Runner.from_cfg(cfg)
+    runner.val()
+    events = glob.glob(str(tmp_path / '*' / 'vis_data' / 'events.out.tfevents.*'))
+    assert events, f'no TensorBoard event file under {tmp_path}'
+    acc = EventAccumulator(os.path.dirname(events[0]), size_guidance={'images': 0}).Reload()
+    tags = [t for t in acc.Tags()['images'] if t.startswith('attention_')]
+    assert len(tags) == 2 and all('leftImg8bit' in t for t in tags), acc.Tags()['images']
+    image = acc.Images(tags[0])[0]
+    # input + one PAM query map side by side, each at least the 64x128 val image
+    assert image.width >= 2 * 128 and image.height >= 64, (image.width, image.height)
+    decoded = cv2.imdecode(np.frombuffer(image.encoded_image_string, np.uint8), cv2.IMREAD_COLOR)
+    assert decoded.std() > 10
