@@ -623,3 +623,19 @@ def test_skconv_in_the_dcn_slot():
     assert len(sk) == len(model.layer2) + len(model.layer3)
     model.init_weights()
     assert _shapes(model, 2) == _plain_shapes(ResNet, 50, 8, 2)
+
+
+@pytest.mark.parametrize('depth', [18, 50])
+def test_error_inside_a_plugin_constructor_names_stage_position_and_channels(depth):
+    """MultiHeadSelfAttention2d refuses 7 heads on 32 channels; the error must also say which
+    stage, block and position the backbone was filling, and with how many channels."""
+    with pytest.raises(ValueError) as info:
+        ResNet(depth=depth, base_channels=4, plugins=[dict(
+            cfg=dict(type='attnplug.MultiHeadSelfAttention2d', num_heads=7),
+            position='after_conv2', stages=(False, False, False, True))])
+    msg = str(info.value)
+    channels = 32  # stage 3's conv2 output at base_channels 4
+    for part in ('stage 3', "'after_conv2'", 'MultiHeadSelfAttention2d',
+                 f'in_channels={channels}', 'num_heads=7'):
+        assert part in msg, (part, msg)
+

@@ -282,8 +282,15 @@ class PluginHostMixin:
                     f'{where}: plugin name {spec.name!r} (position {spec.position!r}) clashes '
                     f'with an existing attribute of {type(self).__name__}; give the plugin a '
                     f"postfix in its cfg, e.g. postfix='_attn'.")
-            name, layer = build_plugin_layer(spec.cfg, postfix=spec.postfix,
-                                             in_channels=spec.in_channels)
+            try:
+                name, layer = build_plugin_layer(spec.cfg, postfix=spec.postfix,
+                                                 in_channels=spec.in_channels)
+            except (ValueError, TypeError, KeyError, AssertionError) as err:
+                # The plugin's own message knows its arguments, not where it was being put.
+                raise type(err)(
+                    f'{where}, position {spec.position!r}: plugin {spec.name!r} '
+                    f'[{_type_name(spec.cfg["type"])}] could not be built with '
+                    f'in_channels={spec.in_channels}: {err}') from err
             assert name == spec.name, (name, spec.name)
             self.add_module(name, layer)
             self.plugin_names[spec.position].append(name)

@@ -240,6 +240,7 @@ class ResNetPluginMixin:
             dict(cfg=p['cfg'], position=p['position']) for p in checked
             if p['position'] != STAGE_POSITION and in_stage(p, stage_idx)
         ]
+        self._building_stage = stage_idx  # for make_res_layer's messages
         if block_plugins:
             planes = self.base_channels * 2**stage_idx
             plan_plugins([(p['position'], p['cfg']) for p in block_plugins],
@@ -250,7 +251,16 @@ class ResNetPluginMixin:
     def make_res_layer(self, **kwargs):
         """Pack a stage's blocks into a ``ResLayer``, using plugin-capable blocks."""
         kwargs['block'] = self._plugin_block(kwargs['block'])
-        return super().make_res_layer(**kwargs)
+        stage_idx = getattr(self, '_building_stage', None)
+        if stage_idx is None:
+            return super().make_res_layer(**kwargs)
+        try:
+            return super().make_res_layer(**kwargs)
+        except (ValueError, TypeError, KeyError, AssertionError) as err:
+            # A block knows its plugin and channels; say which stage it belongs to.
+            raise type(err)(f'{self._stage_where(stage_idx)}: {err}') from err
+        finally:
+            self._building_stage = None
 
     def stage_out_channels(self, stage_idx: int) -> int:
         """int: Channels of stage ``stage_idx``'s output (its ``'after_stage'`` in_channels)."""
