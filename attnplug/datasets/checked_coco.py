@@ -22,6 +22,8 @@ no ``segmentation`` (masks)        ``KeyError: 'mask'`` mid-epoch   reported, dr
 polygon with < 3 points            polygon skipped silently         reported, polygon dropped
 image without ``width``/...        ``KeyError`` at load             reported, image dropped
 image file missing                 ``FileNotFoundError`` mid-epoch  reported, image dropped
+``width``/``height`` not the file  boxes checked and clipped        reported, size taken from
+                                   against the wrong size, silently the file
 =================================  ===============================  ============================
 
 Every report names the image id and the annotation id. All checks run once,
@@ -45,8 +47,10 @@ from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 
 from mmdet.datasets import CocoDataset
 from mmdet.datasets.api_wrappers import COCO
-from mmengine.fileio import exists
+from mmengine.fileio import LocalBackend, exists, get_file_backend
 from mmengine.logging import print_log
+
+from PIL import Image
 
 from attnplug.registry import DATASETS
 
@@ -61,6 +65,7 @@ DROPPED_IMAGE = 'image dropped with its annotations'
 CLIPPED_BOX = 'box clipped to the image'
 SET_AREA = "'area' set to the box area"
 DROPPED_POLYGONS = 'invalid polygons dropped'
+SIZE_FROM_FILE = 'width and height taken from the file'
 
 
 class CocoProblem(NamedTuple):
@@ -121,7 +126,8 @@ def _check_structure(coco) -> None:
             raise ValueError(f"categories[{k}] needs an 'id' and a 'name', got {cat!r}")
 
 
-def _check_images(images, image_exists) -> Tuple[Dict[object, dict], List[dict], list]:
+def _check_images(images, image_exists, image_size=None
+                  ) -> Tuple[Dict[object, dict], List[dict], list]:
     problems, kept, by_id = [], [], {}
     for k, img in enumerate(images):
         img_id = img.get('id') if isinstance(img, dict) else None
@@ -140,6 +146,13 @@ def _check_images(images, image_exists) -> Tuple[Dict[object, dict], List[dict],
         if fault:
             problems.append(CocoProblem(img_id, None, fault[0], fault[1], DROPPED_IMAGE))
             continue
+        size = image_size(img['file_name']) if image_size is not None else None
+        if size is not None and tuple(size) != (img['width'], img['height']):
+            problems.append(CocoProblem(
+                img_id, None, 'image size differs from the file',
+                f"{img['width']}x{img['height']} in the JSON, {size[0]}x{size[1]} in "
+                f"{img['file_name']!r}", SIZE_FROM_FILE))
+            img = dict(img, width=size[0], height=size[1])
         by_id[img_id] = img
         kept.append(img)
     return by_id, kept, problems
@@ -210,7 +223,8 @@ def check_coco_annotations(coco: dict,
                            border_tolerance: float = 1.0,
                            min_box_size: float = 1.0,
                            require_masks: bool = False,
-                           image_exists: Optional[Callable[[str], bool]] = None
+                           image_exists: Optional[Callable[[str], bool]] = None,
+                           image_size: Optional[Callable[[str], Optional[Tuple[int, int]]]] = None
                            ) -> Tuple[dict, List[CocoProblem]]:
     """Check a COCO detection/instance annotation dict and clean it.
 
@@ -226,6 +240,10 @@ def check_coco_annotations(coco: dict,
             as an instance-segmentation pipeline needs it. Default: False.
         image_exists (callable, optional): ``file_name -> bool``; images whose
             file is missing are dropped. Default: None (not checked).
+        image_size (callable, optional): ``file_name -> (width, height)`` as the image
+            will be decoded, or None where unknown. An image whose ``width``/``height``
+            differ is reported and takes the file's size, against which its boxes are then
+            checked. Default: None (not checked).
 
     Returns:
         tuple[dict, list[CocoProblem]]: A cleaned copy of ``coco`` (entries
@@ -237,8 +255,8 @@ def check_coco_annotations(coco: dict,
             ``categories`` not a list, a category without ``id``/``name``).
     """
     _check_structure(coco)
-    images, kept_images, problems = _check_images(coco['images'], image_exists)
-    dropped_image_ids = {p.image_id for p in problems}
+    images, kept_images, problems = _check_images(coco['images'], image_exists, image_size)
+    dropped_image_ids = {p.image_id for p in problems if p.action == DROPPED_IMAGE}
     cat_ids = {cat['id'] for cat in coco['categories']}
     seen_ann_ids = set()
     kept_anns = []
@@ -349,6 +367,9 @@ class CheckedCocoDataset(CocoDataset):
             threshold). Default: 1.0.
         check_image_files (bool): Drop images whose file does not exist (one
             ``exists`` call per image through ``backend_args``). Default: True.
+        check_image_size (bool): Compare each image's ``width``/``height`` with its
+            file's (local files: the header only, EXIF rotation applied as mmcv
+            decodes); a mismatch is reported and the file's size is used. Default: True.
         require_masks (bool, optional): Check ``segmentation``. None: when the
             pipeline loads masks (``LoadAnnotations(with_mask=True)``).
             Default: None.
@@ -363,6 +384,7 @@ class CheckedCocoDataset(CocoDataset):
                  border_tolerance: float = 1.0,
                  min_box_size: float = 1.0,
                  check_image_files: bool = True,
+                 check_image_size: bool = True,
                  require_masks: Optional[bool] = None,
                  max_listed: int = 20,
                  **kwargs):
@@ -373,6 +395,7 @@ class CheckedCocoDataset(CocoDataset):
         self.border_tolerance = border_tolerance
         self.min_box_size = min_box_size
         self.check_image_files = check_image_files
+        self.check_image_size = check_image_size
         self.require_masks = require_masks
         self.max_listed = max_listed
         self.problems: List[CocoProblem] = []
@@ -386,6 +409,20 @@ class CheckedCocoDataset(CocoDataset):
         return exists(osp.join(self.data_prefix.get('img', ''), file_name),
                       backend_args=self.backend_args)
 
+    def _image_size(self, file_name: str) -> Optional[Tuple[int, int]]:
+        """(width, height) of a local image as mmcv will decode it (EXIF rotation applied),
+        from its header only; None for other storage backends or unreadable files."""
+        path = osp.join(self.data_prefix.get('img', ''), file_name)
+        if not isinstance(get_file_backend(path, backend_args=self.backend_args), LocalBackend):
+            return None
+        try:
+            with Image.open(path) as img:
+                width, height = img.size
+                orientation = img.getexif().get(0x0112, 1)  # EXIF Orientation
+        except (OSError, ValueError):
+            return None  # a missing file is reported by the existence check
+        return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
     def _check(self, raw: dict) -> dict:
         masks = self._pipeline_loads_masks() if self.require_masks is None else self.require_masks
         try:
@@ -394,7 +431,8 @@ class CheckedCocoDataset(CocoDataset):
                 border_tolerance=self.border_tolerance,
                 min_box_size=self.min_box_size,
                 require_masks=masks,
-                image_exists=self._image_exists if self.check_image_files else None)
+                image_exists=self._image_exists if self.check_image_files else None,
+                image_size=self._image_size if self.check_image_size else None)
         except ValueError as e:
             raise ValueError(f'{self.ann_file}: {e}') from e
         if self.problems:

@@ -184,6 +184,41 @@ def test_an_unusable_file_raises(coco, match):
         check_coco_annotations(coco)
 
 
+def test_image_size_that_differs_from_the_file_is_reported_and_taken_from_the_file(tmp_path):
+    """The JSON says 60x40 but the file is 80x50: the box at x 62-72 is inside the real image,
+    so it is kept, not dropped as 'outside' the size the JSON claims. An EXIF-rotated file
+    whose JSON gives the decoded (rotated) size is not reported."""
+    import cv2
+    from PIL import Image
+
+    coco = dict(images=[_img(1), _img(2), _img(3, w=40, h=60)], categories=CATEGORIES,
+                annotations=[_ann(10, 1, [62, 5, 10, 10]), _ann(11, 2, [5, 5, 10, 10]),
+                             _ann(12, 3, [5, 45, 10, 10])])
+    (tmp_path / 'img').mkdir()
+    cv2.imwrite(str(tmp_path / 'img' / '0001.jpg'), np.zeros((50, 80, 3), np.uint8))
+    cv2.imwrite(str(tmp_path / 'img' / '0002.jpg'), np.zeros((40, 60, 3), np.uint8))
+    rotated = Image.fromarray(np.zeros((40, 60, 3), np.uint8))  # stored 60x40, shown 40x60
+    exif = rotated.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees on display
+    rotated.save(tmp_path / 'img' / '0003.jpg', exif=exif)
+    (tmp_path / 'ann.json').write_text(json.dumps(coco))
+    with pytest.warns(CocoAnnotationWarning) as record:
+        ds = build_dataset(tmp_path)
+    assert [(p.image_id, p.kind, p.action) for p in ds.problems] == [
+        (1, 'image size differs from the file', 'width and height taken from the file')]
+    message = next(str(w.message) for w in record if w.category is CocoAnnotationWarning)
+    assert "image 1: image size differs from the file: 60x40 in the JSON, 80x50 in '0001.jpg'" \
+        in message
+    assert len(ds) == 3
+    first = next(ds.get_data_info(i) for i in range(3) if ds.get_data_info(i)['img_id'] == 1)
+    assert (first['width'], first['height']) == (80, 50)
+    assert [inst['bbox'] for inst in first['instances']] == [[62, 5, 72, 15]]
+    with pytest.raises(CocoAnnotationError, match='image 1: image size differs'):
+        build_dataset(tmp_path, on_invalid='error')
+    assert build_dataset(tmp_path, check_image_size=False).problems[0].kind == \
+        'box outside the image'  # unchecked, the box is judged against the wrong size
+
+
 # ------------------------------------------------------------------ the dataset
 def test_drop_mode_warns_with_the_ids_and_a_whole_epoch_runs(tmp_path):
     root = write_dataset(tmp_path, broken_coco())
