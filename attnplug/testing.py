@@ -11,6 +11,8 @@ Every attnplug plugin
 * exports to ONNX (opset 17) with onnxruntime matching PyTorch.
 
 Each ``assert_*`` function raises ``AssertionError`` with the module's name on failure.
+:func:`randomise` gives a module non-trivial weights and BN statistics for equality checks
+against reference implementations.
 """
 import copy
 import io
@@ -18,6 +20,26 @@ from typing import Sequence, Tuple
 
 import torch
 import torch.nn as nn
+
+
+def randomise(module: nn.Module, seed: int = 0, spread: float = 0.4) -> nn.Module:
+    """Overwrite every floating-point parameter and buffer in place, so that equal outputs
+    of two models that share a state dict mean equal models (zero-initialised gammas and
+    identity-at-init blocks included).
+
+    Values are uniform in ``[-spread/2, spread/2]``; buffers whose name contains ``var``
+    (BN running variances) are uniform in ``[1 - spread/2, 1 + spread/2]``.
+
+    Returns:
+        nn.Module: ``module``.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, t in list(module.named_parameters()) + list(module.named_buffers()):
+            if t.dtype.is_floating_point:
+                centre = 1.0 if 'var' in name else 0.0
+                t.copy_(torch.rand(t.shape, generator=gen) * spread + (centre - spread / 2))
+    return module
 
 
 def _name(module: nn.Module) -> str:

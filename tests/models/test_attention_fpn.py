@@ -19,6 +19,7 @@ import mmcv.cnn  # noqa: F401  (registers mmcv's ContextBlock)
 from attnplug.layers import CBAM
 from attnplug.models.necks import AttentionFPN, SegAttentionFPN
 from attnplug.registry import MODELS
+from attnplug.testing import randomise
 
 ROOT = Path(__file__).resolve().parents[2]
 IN_CHANNELS = [4, 6, 8, 10]
@@ -31,16 +32,8 @@ def _inputs(batch=2, seed=0):
     return [torch.rand(batch, c, *s, generator=gen) for c, s in zip(IN_CHANNELS, SIZES)]
 
 
-def _randomise(model, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, t in list(model.named_parameters()) + list(model.named_buffers()):
-            if t.dtype.is_floating_point:
-                t.copy_(torch.rand(t.shape, generator=gen) * 0.2 + (0.9 if 'var' in name else -0.1))
-
-
 def _copy_and_compare(stock, ours, strict=True):
-    _randomise(stock)
+    randomise(stock, spread=0.2)
     result = ours.load_state_dict(stock.state_dict(), strict=strict)
     stock.eval(), ours.eval()
     x = _inputs()

@@ -10,18 +10,10 @@ from mmseg.utils import register_all_modules
 
 from attnplug.layers import CBAM, NonLocal2d, SqueezeExcitation
 from attnplug.models.decode_heads import AttnFCNHead
+from attnplug.testing import randomise
 
 IN, CH, CLS = 8, 16, 5
 KWARGS = dict(in_channels=IN, channels=CH, num_classes=CLS, norm_cfg=dict(type='BN'))
-
-
-def _randomise(module, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, t in list(module.named_parameters()) + list(module.named_buffers()):
-            if t.dtype.is_floating_point:
-                t.copy_(torch.rand(t.shape, generator=gen) * 0.4 + (0.8 if 'var' in name else -0.2))
-    return module
 
 
 def _build(**kwargs):
@@ -34,7 +26,7 @@ def test_without_attention_it_is_mmseg_fcn_head(num_convs, concat_input):
     kwargs = dict(KWARGS, num_convs=num_convs, concat_input=concat_input)
     if num_convs == 0:
         kwargs['in_channels'] = CH
-    ref = _randomise(FCNHead(**kwargs))
+    ref = randomise(FCNHead(**kwargs))
     ours = AttnFCNHead(attn_cfg=None, **kwargs)
     assert ours.attn is None
     result = ours.load_state_dict(ref.state_dict(), strict=True)
@@ -57,7 +49,7 @@ def test_without_attention_it_is_mmseg_fcn_head(num_convs, concat_input):
                                            SqueezeExcitation),
                                           (dict(type='NonLocal2d'), NonLocal2d)])
 def test_plugin_sits_after_the_first_conv(attn_cfg, cls):
-    head = _randomise(_build(attn_cfg=attn_cfg))
+    head = randomise(_build(attn_cfg=attn_cfg))
     assert type(head) is AttnFCNHead and type(head.attn) is cls
     assert head.attn.in_channels == CH and head.attn_cfg == attn_cfg
     seen = []
@@ -75,7 +67,7 @@ def test_plugin_sits_after_the_first_conv(attn_cfg, cls):
 
 def test_fcn_weights_load_into_the_plugged_head_and_gradients_flow():
     """The FCN part keeps FCNHead's keys; only the plugin's ``attn.*`` keys are new."""
-    ref = _randomise(FCNHead(**KWARGS))
+    ref = randomise(FCNHead(**KWARGS))
     ours = AttnFCNHead(attn_cfg=dict(type='attnplug.CBAM', reduction=4), **KWARGS)
     result = ours.load_state_dict(ref.state_dict(), strict=False)
     assert result.unexpected_keys == []

@@ -15,24 +15,15 @@ from mmseg.structures import SegDataSample
 import attnplug.models.decode_heads.cc_head as cc_head_module
 from attnplug.layers import CrissCrossAttention
 from attnplug.models.decode_heads import CCHead
+from attnplug.testing import randomise
 
 IN, CH, CLS = 8, 16, 5
 KWARGS = dict(in_channels=IN, channels=CH, num_classes=CLS, norm_cfg=dict(type='BN'))
 
 
-def _randomise(module, seed=0):
-    """Random weights everywhere, gammas included (they start at 0), positive BN variances."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, t in list(module.named_parameters()) + list(module.named_buffers()):
-            if t.dtype.is_floating_point:
-                t.copy_(torch.rand(t.shape, generator=gen) * 0.4 + (0.8 if 'var' in name else -0.2))
-    return module
-
-
 def _pair(**kwargs):
     kwargs = {**KWARGS, **kwargs}
-    ref = _randomise(MMSegCCHead(**kwargs))
+    ref = randomise(MMSegCCHead(**kwargs))
     ours = CCHead(**kwargs)
     result = ours.load_state_dict(ref.state_dict(), strict=True)
     assert not result.missing_keys and not result.unexpected_keys

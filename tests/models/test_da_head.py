@@ -12,6 +12,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from attnplug.layers import ChannelAttention, PositionAttention
 from attnplug.models.decode_heads import DAHead
+from attnplug.testing import randomise
 
 attention_module = importlib.import_module('attnplug.functional.bounded_attention')
 IN, CH, PAM, CLS = 8, 16, 4, 5
@@ -19,18 +20,8 @@ KWARGS = dict(in_channels=IN, channels=CH, pam_channels=PAM, num_classes=CLS,
               norm_cfg=dict(type='BN'), dropout_ratio=0.1)
 
 
-def _randomise(module, seed=0):
-    """Random weights everywhere, gammas included (they start at 0), positive BN variances."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, t in list(module.named_parameters()) + list(module.named_buffers()):
-            if t.dtype.is_floating_point:
-                t.copy_(torch.rand(t.shape, generator=gen) * 0.4 + (0.8 if 'var' in name else -0.2))
-    return module
-
-
 def _pair(**extra):
-    ref = _randomise(MMSegDAHead(**KWARGS))
+    ref = randomise(MMSegDAHead(**KWARGS))
     ours = DAHead(**KWARGS, **extra)
     result = ours.load_state_dict(ref.state_dict(), strict=True)
     assert not result.missing_keys and not result.unexpected_keys

@@ -11,25 +11,16 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from attnplug.layers import NonLocal2d
 from attnplug.models.decode_heads import NLHead
+from attnplug.testing import randomise
 
 attention_module = importlib.import_module('attnplug.functional.bounded_attention')
 IN, CH, CLS = 8, 16, 5
 KWARGS = dict(in_channels=IN, channels=CH, num_classes=CLS, norm_cfg=dict(type='BN'))
 
 
-def _randomise(module, seed=0):
-    """Random weights everywhere, the zero-initialised conv_out included; positive variances."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, t in list(module.named_parameters()) + list(module.named_buffers()):
-            if t.dtype.is_floating_point:
-                t.copy_(torch.rand(t.shape, generator=gen) * 0.4 + (0.8 if 'var' in name else -0.2))
-    return module
-
-
 def _pair(**kwargs):
     ref_kwargs = {k: v for k, v in kwargs.items() if k not in ('memory_budget', 'block_size')}
-    ref = _randomise(MMSegNLHead(**KWARGS, **ref_kwargs))
+    ref = randomise(MMSegNLHead(**KWARGS, **ref_kwargs))
     ours = NLHead(**KWARGS, **kwargs)
     result = ours.load_state_dict(ref.state_dict(), strict=True)
     assert not result.missing_keys and not result.unexpected_keys

@@ -24,6 +24,7 @@ from mmseg.models.backbones import ResNetV1d as MMSegResNetV1d
 from attnplug.models.backbones import DetResNet, ResNet, ResNetV1c, ResNetV1d
 from attnplug.models.backbones.resnet import PluginBasicBlock, PluginBottleneck
 from attnplug.registry import MODELS
+from attnplug.testing import randomise
 
 SIZE = (33, 47)
 
@@ -93,14 +94,6 @@ class TaggedConv(nn.Conv2d):
 
 
 # ---------------------------------------------------------------- helpers
-def _randomise(model, seed=0):
-    """Random weights and BN statistics, so equal outputs mean equal models."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, t in list(model.named_parameters()) + list(model.named_buffers()):
-            if t.dtype.is_floating_point:
-                t.copy_(torch.rand(t.shape, generator=gen) * 0.4 + (0.8 if 'var' in name else -0.2))
-    return model
 
 
 def _outputs(model, x):
@@ -169,7 +162,7 @@ def test_registered_names():
     (ResNetV1d, MMSegResNetV1d, 50)])
 def test_plain_backbone_equals_mmseg(ours, theirs, depth):
     kwargs = dict(depth=depth, base_channels=4, stem_channels=8)
-    ref = _randomise(theirs(**kwargs))
+    ref = randomise(theirs(**kwargs))
     mine = ours(**kwargs)
     result = mine.load_state_dict(ref.state_dict(), strict=True)
     assert not result.missing_keys and not result.unexpected_keys
@@ -178,7 +171,7 @@ def test_plain_backbone_equals_mmseg(ours, theirs, depth):
 
 @pytest.mark.parametrize('depth', [50, 18])
 def test_plain_backbone_equals_mmdet(depth):
-    ref = _randomise(MMDetResNet(depth=depth, base_channels=8))  # mmdet: stem = base_channels
+    ref = randomise(MMDetResNet(depth=depth, base_channels=8))  # mmdet: stem = base_channels
     for mine in (ResNet(depth=depth, base_channels=8, stem_channels=8),
                  DetResNet(depth=depth, base_channels=8)):
         mine.load_state_dict(ref.state_dict(), strict=True)
@@ -206,7 +199,7 @@ def test_pretrained_loads_with_only_plugin_keys_missing():
         _plugin(dict(type='NonLocal2d'), 'after_stage', (False, False, True, True)),
         _plugin(dict(type=AddConstant), 'after_stage', (True, False, False, False)),
     ]
-    ckpt = _randomise(MMSegResNetV1c(depth=50, base_channels=4)).state_dict()
+    ckpt = randomise(MMSegResNetV1c(depth=50, base_channels=4)).state_dict()
     mine = ResNetV1c(depth=50, base_channels=4, plugins=plugins)
     result = mine.load_state_dict(ckpt, strict=False)
     plugin_paths = [r.path for r in mine.named_plugins()]
@@ -257,7 +250,7 @@ def test_plugins_at_one_position_are_chained(depth, position):
     def build(*values):
         plugins = [_plugin(dict(type=AddConstant, value=v, postfix=str(k)), position, stages)
                    for k, v in enumerate(values)]
-        return _randomise(ResNet(depth=depth, base_channels=4, plugins=plugins, out_indices=(1, 3)))
+        return randomise(ResNet(depth=depth, base_channels=4, plugins=plugins, out_indices=(1, 3)))
 
     both, summed, last_only = build(0.5, 0.25), build(0.75), build(0.25)
     x = _input()
@@ -268,7 +261,7 @@ def test_plugins_at_one_position_are_chained(depth, position):
 
 def test_after_stage_plugin_acts_on_stage_output():
     stages = (False, False, False, True)
-    plain = _randomise(ResNet(depth=50, base_channels=4))
+    plain = randomise(ResNet(depth=50, base_channels=4))
     model = ResNet(depth=50, base_channels=4,
                    plugins=[_plugin(dict(type=AddConstant, value=3.0), 'after_stage', stages)])
     model.load_state_dict(plain.state_dict(), strict=False)
@@ -340,7 +333,7 @@ def test_stock_mmseg_backbone_init_breaks_the_identity():
 
 
 def test_pretrained_init_cfg_loads_backbone_and_keeps_plugins_identity(tmp_path):
-    plain = _randomise(ResNet(depth=50, base_channels=8))
+    plain = randomise(ResNet(depth=50, base_channels=8))
     path = tmp_path / 'r50_tiny.pth'
     torch.save(plain.state_dict(), path)
     model = ResNet(depth=50, base_channels=8, plugins=_identity_plugins(),

@@ -12,6 +12,7 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 from attnplug.models.backbones import ResNet, ResNetV1c
+from attnplug.testing import randomise
 
 
 def _config(tmp_path, text):
@@ -27,14 +28,6 @@ def _build(scope, model_cfg):
         return registry.build(model_cfg)
 
 
-def _randomise(model, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, t in list(model.named_parameters()) + list(model.named_buffers()):
-            if t.dtype.is_floating_point:
-                t.copy_(torch.rand(t.shape, generator=gen) * 0.2 + (0.9 if 'var' in name else -0.1))
-
-
 def test_mmdet_gcnet_config_with_attnplug_resnet(tmp_path):
     """mmdet's GCNet Mask R-CNN (ContextBlock plugins, c3-c5) with only the
     backbone type changed: same modules, same keys (mmdet's GCNet checkpoints
@@ -47,7 +40,7 @@ def test_mmdet_gcnet_config_with_attnplug_resnet(tmp_path):
     assert type(ours.backbone) is ResNet
     assert ours.backbone.norm_eval is True and ours.backbone.frozen_stages == 1
     assert sum(1 for r in ours.backbone.named_plugins() if r.name == 'context_block') == 4 + 6 + 3
-    _randomise(stock)
+    randomise(stock, spread=0.2)
     result = ours.load_state_dict(stock.state_dict(), strict=True)
     assert not result.missing_keys and not result.unexpected_keys
     stock.eval(), ours.eval()
@@ -89,7 +82,7 @@ def test_mmseg_fcn_config_with_attnplug_resnetv1c(tmp_path):
     ours_cfg = fcn("backbone=dict(type='attnplug.ResNetV1c')")
     stock, ours = _build('mmseg', stock_cfg.model), _build('mmseg', ours_cfg.model)
     assert type(ours.backbone) is ResNetV1c
-    _randomise(stock)
+    randomise(stock, spread=0.2)
     ours.load_state_dict(stock.state_dict(), strict=True)
     stock.eval(), ours.eval()
     x = torch.rand(1, 3, 33, 47)
