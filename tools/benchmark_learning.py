@@ -248,12 +248,16 @@ def write_report(rows, args, meta):
         'bicycle and car, which only the long-range cue at the image centre decides '
         '(data/README.md); Δ is against the config\'s baseline', '',
         'Command:', '', '```shell', meta['command'], '```', '']
-    if args.iters:
+    if args.iters and args.iters < 100:
         lines += [
             f'> **Shortened run** ({args.iters} iterations): it checks the pipeline, its '
             'numbers say nothing about the methods. The full table is produced by',
             '> `python tools/benchmark_learning.py` (every bundled config, its own schedule).',
             '']
+    elif args.iters:
+        lines += [
+            f'> Every config ran {args.iters} iterations instead of its own schedule; '
+            'learning-rate milestones were scaled alike.', '']
     lines += ['| config | params (M) | head params (M) | train (s) | test (s) | mIoU | '
               'person | bicycle | car | cue classes | Δ mIoU | Δ cue classes |',
               '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|']

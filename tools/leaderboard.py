@@ -106,7 +106,14 @@ def test_metrics(work_dir: str):
                     continue
                 if _metrics_in(row):
                     last = (_metrics_in(row), f'val (last, iter {row.get("step", "?")})')
-    return last if last else ({}, 'none')
+    if last:
+        return last
+    for path in glob.glob(osp.join(work_dir, 'test', '2*', '2*.log')):
+        with open(path, errors='replace') as f:
+            if any('testing results of the whole dataset is empty' in line for line in f):
+                # mmdet's CocoMetric logs this and returns no metric at all
+                return {}, f'test: no detections ({osp.relpath(path, work_dir)})'
+    return {}, 'none'
 
 
 def train_stats(work_dir: str) -> Dict[str, float]:

@@ -64,3 +64,19 @@ def test_unsourced_published_numbers_are_refused(tmp_path):
     published.write_text(yaml.safe_dump([{'name': 'x', 'metrics': {'mIoU': 99.0}}]))
     with pytest.raises(SystemExit, match='source'):
         _tool().main(['--published', str(published), '--out-dir', str(tmp_path / 'lb')])
+
+
+def test_a_detector_without_detections_is_said_so(tmp_path):
+    """mmdet's CocoMetric returns no metric at all when the model detects nothing; the row must
+    say that, not look like a run whose results went missing."""
+    tool = _tool()
+    run = tmp_path / 'wd' / 'test' / '20261121_000000'
+    run.mkdir(parents=True)
+    (run / '20261121_000000.json').write_text(json.dumps({'time': 0.1}))
+    (tmp_path / 'wd' / 'other.log').write_text('')
+    assert tool.test_metrics(str(tmp_path / 'wd')) == ({}, 'none')
+    (run / '20261121_000000.log').write_text(
+        'mmengine - ERROR - coco_metric.py - compute_metrics - 465 - '
+        'The testing results of the whole dataset is empty.\n')
+    metrics, origin = tool.test_metrics(str(tmp_path / 'wd'))
+    assert metrics == {} and origin.startswith('test: no detections')
