@@ -271,26 +271,49 @@ def write(rows: List[Dict], out_dir: str, metric: Optional[str], command: str) -
     _model_index(rows, metric, out_dir)
 
 
+def short_labels(names: List[str]) -> List[str]:
+    """The names without the prefix and suffix they all share (e.g. ``faster-rcnn_r18`` and
+    ``_fpn_300iter_coco-bundled``); a name that is nothing but those stays whole."""
+    if len(names) < 2:
+        return list(names)
+    prefix = osp.commonprefix(names)
+    suffix = osp.commonprefix([n[::-1] for n in names])[::-1]
+    out = []
+    for n in names:
+        core = n[len(prefix):len(n) - len(suffix)] if len(prefix) + len(suffix) < len(n) else ''
+        out.append(core.strip('-_') or n)
+    return out
+
+
 def _scatter(rows, metric, path):
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
     pts = [r for r in rows if r.get('gflops') and r['metrics'].get(metric) is not None]
+    labels = short_labels([r['name'] for r in pts])
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for r in pts:
+    order = sorted(range(len(pts)), key=lambda i: pts[i]['metrics'][metric])
+    for rank, i in enumerate(order):
+        r = pts[i]
         size = 30 + 8 * (r.get('params_m') or 1)
         ax.scatter(r['gflops'], r['metrics'][metric], s=size,
                    facecolors='none' if r['published'] else '#1f77b4', edgecolors='#1f77b4')
-        ax.annotate(r['name'], (r['gflops'], r['metrics'][metric]), fontsize=6,
-                    xytext=(4, 4), textcoords='offset points')
+        # neighbours in the metric alternate above and below their marker
+        ax.annotate(labels[i], (r['gflops'], r['metrics'][metric]), fontsize=7,
+                    xytext=(6, 5 if rank % 2 else -9), textcoords='offset points')
+    left_out = [r['name'] for r in rows if r not in pts]
+    if left_out:
+        fig.text(0.01, 0.01, f'not plotted (no {metric} or no FLOPs): ' + ', '.join(
+            short_labels([r['name'] for r in rows])[rows.index(r)] for r in rows
+            if r not in pts), fontsize=6)
     ax.set_xlabel('GFLOPs (attention counted, 1 MAC = 1 FLOP)')
     ax.set_ylabel(metric or 'metric')
     ax.set_title('leaderboard (filled: measured here, hollow: published)', fontsize=9)
     if not pts:
         ax.text(0.5, 0.5, 'no rows with FLOPs and a metric', ha='center',
                 transform=ax.transAxes)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.03 if left_out else 0, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 

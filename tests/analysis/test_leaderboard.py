@@ -80,3 +80,11 @@ def test_a_detector_without_detections_is_said_so(tmp_path):
         'The testing results of the whole dataset is empty.\n')
     metrics, origin = tool.test_metrics(str(tmp_path / 'wd'))
     assert metrics == {} and origin.startswith('test: no detections')
+
+
+def test_plot_labels_drop_what_every_name_shares():
+    labels = _tool().short_labels(['faster-rcnn_r18-eca-c2-c5_fpn_300iter_coco-bundled',
+                                   'faster-rcnn_r18_fpn_300iter_coco-bundled',
+                                   'faster-rcnn_r18-mhsa-c4-c5_fpn_300iter_coco-bundled'])
+    assert labels == ['eca-c2-c5', 'faster-rcnn_r18_fpn_300iter_coco-bundled', 'mhsa-c4-c5']
+    assert _tool().short_labels(['only_one']) == ['only_one']
