@@ -318,6 +318,16 @@ def _scatter(rows, metric, path):
     plt.close(fig)
 
 
+def _repo_relative(path: Optional[str]) -> Optional[str]:
+    """A checkpoint inside this repository as a path from its root (metafiles are read from
+    there); anything else unchanged."""
+    if not path:
+        return path
+    root = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    rel = osp.relpath(osp.abspath(path), root)
+    return path if rel.startswith('..') else rel
+
+
 def _model_index(rows, metric, out_dir):
     """OpenMMLab's model-index format (``Collections`` / ``Models`` in a metafile)."""
     import yaml
@@ -345,11 +355,11 @@ def _model_index(rows, metric, out_dir):
             'Results': [{'Task': TASKS.get(r['scope'], r['scope']),
                          'Dataset': r.get('dataset') or 'bundled',
                          'Metrics': {k: round(v, 2) for k, v in r['metrics'].items()}}],
-            'Weights': r.get('checkpoint'),
+            'Weights': _repo_relative(r.get('checkpoint')),
         })
     metafile = {'Collections': [{'Name': 'attnplug',
                                  'Metadata': {'Training Data': 'see each model'},
-                                 'README': 'README.md'}],
+                                 'README': 'docs/benchmarks/README.md'}],
                 'Models': models}
     with open(osp.join(out_dir, 'metafile.yml'), 'w') as f:
         yaml.safe_dump(metafile, f, sort_keys=False, allow_unicode=True)

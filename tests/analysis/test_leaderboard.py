@@ -88,3 +88,12 @@ def test_plot_labels_drop_what_every_name_shares():
                                    'faster-rcnn_r18-mhsa-c4-c5_fpn_300iter_coco-bundled'])
     assert labels == ['eca-c2-c5', 'faster-rcnn_r18_fpn_300iter_coco-bundled', 'mhsa-c4-c5']
     assert _tool().short_labels(['only_one']) == ['only_one']
+
+
+def test_metafile_weights_inside_the_repository_are_repo_relative(tmp_path):
+    tool = _tool()
+    inside = ROOT / 'work_dirs' / 'x' / 'iter_300.pth'
+    assert tool._repo_relative(str(inside)) == 'work_dirs/x/iter_300.pth'
+    outside = tmp_path / 'iter_1.pth'
+    assert tool._repo_relative(str(outside)) == str(outside)
+    assert tool._repo_relative(None) is None
