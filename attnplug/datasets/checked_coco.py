@@ -49,7 +49,6 @@ from mmdet.datasets import CocoDataset
 from mmdet.datasets.api_wrappers import COCO
 from mmengine.fileio import LocalBackend, exists, get_file_backend
 from mmengine.logging import print_log
-
 from PIL import Image
 
 from attnplug.registry import DATASETS

@@ -1,6 +1,6 @@
 """Pure tensor functions (no parameters): memory-bounded 2D attention, criss-cross attention."""
-from .bounded_attention import (DEFAULT_MEMORY_BUDGET, attention, attention_probs, chunk_rows,
-                        select_backend)
+from .bounded_attention import (DEFAULT_MEMORY_BUDGET, attention, attention_probs,
+                                chunk_rows, select_backend)
 from .criss_cross import criss_cross_attention, criss_cross_energies
 
 __all__ = [

@@ -21,8 +21,8 @@ from typing import Optional, Tuple
 import torch
 import torch.nn as nn
 
-from ..functional.bounded_attention import (DEFAULT_MEMORY_BUDGET, attention, attention_probs,
-                                   matmul_fp32)
+from ..functional.bounded_attention import (DEFAULT_MEMORY_BUDGET, attention,
+                                            attention_probs, matmul_fp32)
 from ..registry import MODELS
 from .contract import check_channels
 from .scale import Scale
