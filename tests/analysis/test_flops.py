@@ -130,8 +130,11 @@ def test_get_flops_tool_on_nonlocal_config(tmp_path):
     cfg = ROOT / 'configs/nonlocal_net/nonlocal_r18-w32-d8_1xb4-300iter_cityscapes-bundled-128x256.py'
     res = tool.main([str(cfg), '--shape', '64', '128', '--json', str(tmp_path / 'f.json')])
     assert res['scope'] == 'mmseg' and res['input_shape'] == [64, 128]
-    # The NL head (channels 128, reduction 2 -> 64) on the 8×16 output-stride-8 map.
-    n, ic = 8 * 16, 64
+    # The NL head's attention (inter channels = channels // reduction) on the 8×16
+    # output-stride-8 map.
+    from mmengine.config import Config
+    head = Config.fromfile(str(cfg)).model.decode_head
+    n, ic = 8 * 16, head.channels // head.reduction
     assert res['flops'] - res['flops_stock_mmengine'] in (n * n * 2 * ic + n * n,
                                                           n * n)  # fused or chunked path
     assert (tmp_path / 'f.json').is_file()
