@@ -86,3 +86,17 @@ def run(name: str, argv: List[str], translate=None) -> None:
     sys.argv = [path] + argv
     os.environ.setdefault('ATTNPLUG_SCOPE', scope)
     runpy.run_path(path, run_name='__main__')
+    finish_distributed()
+
+
+def finish_distributed() -> None:
+    """Wait for every rank, then tear the process group down before the interpreter exits.
+
+    A gloo group left to interpreter shutdown can abort a rank after the run has finished
+    (``terminate called without an active exception``, SIGABRT), which torchrun reports as a
+    failed run. Called only after the stock tool returned normally on every rank.
+    """
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
