@@ -302,11 +302,11 @@ def _scatter(rows, metric, path):
         # neighbours in the metric alternate above and below their marker
         ax.annotate(labels[i], (r['gflops'], r['metrics'][metric]), fontsize=7,
                     xytext=(6, 5 if rank % 2 else -9), textcoords='offset points')
-    left_out = [r['name'] for r in rows if r not in pts]
+    left_out = [label for r, label in zip(rows, short_labels([r['name'] for r in rows]))
+                if r not in pts]
     if left_out:
-        fig.text(0.01, 0.01, f'not plotted (no {metric} or no FLOPs): ' + ', '.join(
-            short_labels([r['name'] for r in rows])[rows.index(r)] for r in rows
-            if r not in pts), fontsize=6)
+        fig.text(0.01, 0.01, f'not plotted (no {metric} or no FLOPs): ' + ', '.join(left_out),
+                 fontsize=6)
     ax.set_xlabel('GFLOPs (attention counted, 1 MAC = 1 FLOP)')
     ax.set_ylabel(metric or 'metric')
     ax.set_title('leaderboard (filled: measured here, hollow: published)', fontsize=9)
