@@ -9,28 +9,42 @@ VERSION = re.search(r"__version__ = '([^']+)'", (HERE / 'attnplug' / 'version.py
 
 # torch is deliberately not listed: attnplug uses the torch the user has (CPU or CUDA build);
 # tools/setup_env.sh installs torch==2.13.0 only where none is present.
+# The core (layers, functional) and the framework-free adapters need only these:
 INSTALL_REQUIRES = [
     'mmengine==0.10.7',
     'mmcv==2.1.0',  # full build with ops; mmseg 1.2.2 / mmdet 3.3.0 reject mmcv>=2.2
-    'mmsegmentation==1.2.2',
-    'mmdet==3.3.0',
-    'opencv-python',
     'setuptools<82',  # mmengine 0.10.7 imports pkg_resources when resolving mmseg::/mmdet:: bases
-    'ftfy',  # imported by mmseg.models, not declared by mmsegmentation
-    'regex',  # likewise
     'numpy',
+    'opencv-python',
     'matplotlib',
-    'pycocotools',
-    'terminaltables',
-    'scipy',
-    'shapely',
-    'prettytable',
     'tqdm',
     'Pillow',
 ]
 
+# mmseg and mmdet are optional for each other: attnplug registers only the adapters whose
+# framework is installed (attnplug/frameworks.py).
+SEG_REQUIRES = [
+    'mmsegmentation==1.2.2',
+    'ftfy',  # imported by mmseg.models, not declared by mmsegmentation
+    'regex',  # likewise
+    'prettytable',
+    'scipy',
+]
+DET_REQUIRES = [
+    'mmdet==3.3.0',
+    'pycocotools',
+    'terminaltables',
+    'scipy',
+    'shapely',
+]
+
+# One entry per extra; helpers add theirs ('deploy', 'pretrain', ...) as lines of their own.
 EXTRAS = {
-    'tests': ['pytest', 'onnx', 'onnxruntime', 'onnxscript', 'tensorboard'],
+    'seg': SEG_REQUIRES,
+    'det': DET_REQUIRES,
+    'all': SEG_REQUIRES + DET_REQUIRES,
+    'tests': ['pytest', 'onnx', 'onnxruntime', 'onnxscript', 'tensorboard'] + SEG_REQUIRES +
+    DET_REQUIRES,
     'tensorboard': ['tensorboard'],
 }
 

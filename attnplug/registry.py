@@ -10,11 +10,18 @@ Data flows one way: the core (``attnplug.functional``, ``attnplug.layers``) only
 registers plugins and conv layers here; the framework adapters
 (``attnplug.models``) register backbones, necks, heads and hooks, and
 ``attnplug.datasets`` registers dataset adapters (``type='attnplug.CheckedCocoDataset'``).
+
+mmseg and mmdet are optional for each other: the lazy locations import only the
+adapters whose framework is installed (:mod:`attnplug.frameworks`), so looking up a
+layer (``type='attnplug.CBAM'``) works with either one alone, and a name whose framework
+is missing fails with the pip extra to install.
 """
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import Registry
+
+from attnplug.frameworks import EXTRA, missing_framework
 
 __all__ = ['MODELS', 'DATASETS', 'HOOKS', 'AttnplugRegistry']
 
@@ -28,6 +35,11 @@ class AttnplugRegistry(Registry):
         if obj is None:
             scope, real_key = self.split_scope_key(key)
             if scope in (None, self.scope):
+                framework = missing_framework(real_key)
+                if framework is not None:
+                    raise KeyError(
+                        f'"{real_key}" (type="attnplug.{real_key}") is built on {framework}, '
+                        f'which is not installed here: pip install "attnplug[{EXTRA[framework]}]"')
                 known = ', '.join(sorted(self._module_dict))
                 raise KeyError(
                     f'"{real_key}" is not registered in the attnplug {self.name} registry '

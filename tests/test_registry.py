@@ -98,3 +98,61 @@ def test_contains_does_not_raise():
 
     assert 'CBAM' in MODELS
     assert 'NoSuchAttention' not in MODELS
+
+
+# A prelude that makes one framework look uninstalled: its imports fail as for a missing
+# package, and importlib.util.find_spec finds nothing.
+HIDE = """
+import importlib.abc, sys
+
+class _Hide(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == {hidden!r} or name.startswith({hidden!r} + '.'):
+            raise ModuleNotFoundError(f'No module named {{name!r}} (hidden by the test)', name=name)
+        return None
+
+sys.meta_path.insert(0, _Hide())
+"""
+
+
+@pytest.mark.parametrize('present,hidden', [('mmseg', 'mmdet'), ('mmdet', 'mmseg')])
+def test_each_framework_works_without_the_other(python_runner, present, hidden):
+    """``pip install attnplug[seg]`` (no mmdet) and ``attnplug[det]`` (no mmseg): a fresh
+    interpreter with the other framework hidden looks up attnplug's layers and its own
+    framework's adapters, never imports the hidden one, and a name that needs it says which
+    extra to install."""
+    own = {'mmseg': ['ResNet', 'CCHead', 'SegAttentionFPN', 'AttentionUNet'],
+           'mmdet': ['DetResNet', 'AttentionFPN']}
+    out = _run_snippet(python_runner, HIDE.format(hidden=hidden) + f"""
+import sys
+from {present}.registry import MODELS
+from {present}.utils import register_all_modules
+register_all_modules(init_default_scope=True)
+layer = MODELS.build(dict(type='attnplug.CBAM', in_channels=8))
+print('layer', type(layer).__module__)
+from attnplug.registry import MODELS as ATTNPLUG
+for name in {own[present]!r}:
+    assert name in ATTNPLUG, name
+for name in {own[hidden]!r}:
+    try:
+        ATTNPLUG.get(name)
+    except KeyError as err:
+        assert 'attnplug[' + {dict(mmseg='seg', mmdet='det')[hidden]!r} + ']' in str(err), err
+    else:
+        raise AssertionError(name + ' registered without its framework')
+import attnplug.models, attnplug.datasets  # the whole adapter package imports
+hidden = [m for m in sys.modules if m == {hidden!r} or m.startswith({hidden!r} + '.')]
+print('hidden imported', hidden)
+""").stdout
+    assert 'layer attnplug.layers.cbam' in out
+    assert 'hidden imported []' in out
+
+
+def test_the_hiding_prelude_hides():
+    """The prelude above must make an import of the hidden framework fail (else the test
+    above proves nothing)."""
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, '-c', HIDE.format(hidden='mmdet') + 'import mmdet'],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and 'hidden by the test' in proc.stderr

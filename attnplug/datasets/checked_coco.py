@@ -444,14 +444,10 @@ class CheckedCocoDataset(CocoDataset):
             warnings.warn(report, CocoAnnotationWarning, stacklevel=2)
         return cleaned
 
-    def load_data_list(self) -> List[dict]:
-        """mmdet's loading, on the checked annotations.
-
-        mmdet builds ``self.coco = self.COCOAPI(local_path)``; for this call the
-        API class is one that checks and cleans the JSON before indexing it.
-        """
-        self.COCOAPI = partial(_CheckedCOCO, check=self._check)
-        try:
-            return super().load_data_list()
-        finally:
-            del self.COCOAPI  # back to the class attribute; keeps the dataset picklable
+    @property
+    def COCOAPI(self) -> Callable[[str], COCO]:  # noqa: N802  (mmdet's attribute name)
+        """The COCO API class mmdet's ``load_data_list`` indexes ``ann_file`` with
+        (``self.coco = self.COCOAPI(local_path)``, its extension point, which mmdet's LVIS
+        datasets also override): mmdet's API over the annotations :meth:`_check` returns.
+        mmdet's parsing is then unchanged."""
+        return partial(_CheckedCOCO, check=self._check)

@@ -22,6 +22,7 @@ from mmseg.models.backbones import ResNetV1c as MMSegResNetV1c
 from mmseg.models.backbones import ResNetV1d as MMSegResNetV1d
 
 from attnplug.models.backbones import DetResNet, ResNet, ResNetV1c, ResNetV1d
+from attnplug.models.backbones.plugin_slots import _looks_like_plugin, error_text
 from attnplug.models.backbones.resnet import PluginBasicBlock, PluginBottleneck
 from attnplug.registry import MODELS
 from attnplug.testing import randomise
@@ -542,24 +543,21 @@ def test_named_plugins_paths_and_order():
     assert seen == [r.path for r in records]  # forward order
 
 
-# ---------------------------------------------------------------- attnplug's own layers (guarded)
+# ---------------------------------------------------------------- attnplug's own layers
 def _attnplug_plugins():
-    """attnplug layers a backbone can build from ``in_channels`` alone."""
-    try:
-        MODELS.import_from_location()
-    except Exception:  # the layer library is not importable right now
-        return []
+    """attnplug layers a backbone can build from ``in_channels`` alone (the names the plugin
+    error messages list). A failing ``attnplug.layers`` import fails this module's collection:
+    it is never turned into a skip."""
+    MODELS.import_from_location()
     names = []
     for name, cls in MODELS._module_dict.items():
-        if not (inspect.isclass(cls) and issubclass(cls, nn.Module)):
-            continue
-        if cls.__module__.startswith('attnplug.models'):
+        if not _looks_like_plugin(cls):
             continue
         params = inspect.signature(cls.__init__).parameters
         required = [p for n, p in params.items() if n not in ('self', 'in_channels')
                     and p.default is inspect.Parameter.empty
                     and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-        if 'in_channels' in params and 'out_channels' not in params and not required:
+        if not required:
             names.append(name)
     return sorted(names)
 
@@ -567,8 +565,12 @@ def _attnplug_plugins():
 _LAYERS = _attnplug_plugins()
 
 
-@pytest.mark.parametrize('name', _LAYERS or [pytest.param(None, marks=pytest.mark.skip(
-    reason='attnplug.layers has no plugin-like layers registered'))])
+def test_the_layer_library_offers_plugins():
+    assert {'BAM', 'CBAM', 'ECA', 'SqueezeExcitation', 'NonLocal2d'} <= set(_LAYERS), _LAYERS
+    assert 'SKConv' in MODELS._module_dict and 'SKConv' not in _LAYERS  # a conv layer
+
+
+@pytest.mark.parametrize('name', _LAYERS)
 def test_attnplug_layer_as_block_and_stage_plugin(name):
     plugins = [_plugin(dict(type=f'attnplug.{name}'), 'after_conv3', (False, False, True, True)),
                _plugin(dict(type=f'attnplug.{name}'), 'after_stage', (False, True, False, False))]
@@ -584,8 +586,6 @@ def test_attnplug_layer_as_block_and_stage_plugin(name):
     assert _shapes(basic, 2) == _plain_shapes(ResNet, 18, 8, 2)
 
 
-@pytest.mark.skipif(not {'BAM', 'CBAM'} <= set(_LAYERS),
-                    reason='attnplug.BAM / attnplug.CBAM not registered')
 def test_bam_after_stage_and_cbam_in_blocks_start_as_identity_when_residual():
     model = ResNet(depth=18, base_channels=16, zero_init_residual=False, plugins=[
         _plugin(dict(type='attnplug.BAM'), 'after_stage', (True, True, True, False)),
@@ -606,7 +606,6 @@ def test_bam_after_stage_and_cbam_in_blocks_start_as_identity_when_residual():
     _assert_same_outputs(bam_only, plain, x)
 
 
-@pytest.mark.skipif('SKConv' not in MODELS._module_dict, reason='attnplug.SKConv not registered')
 def test_skconv_in_the_dcn_slot():
     model = ResNet(depth=50, base_channels=8, dcn=dict(type='attnplug.SKConv'),
                    stage_with_dcn=(False, True, True, False),
@@ -626,9 +625,23 @@ def test_error_inside_a_plugin_constructor_names_stage_position_and_channels(dep
         ResNet(depth=depth, base_channels=4, plugins=[dict(
             cfg=dict(type='attnplug.MultiHeadSelfAttention2d', num_heads=7),
             position='after_conv2', stages=(False, False, False, True))])
-    msg = str(info.value)
+    msg = error_text(info.value)  # the layer's own message, and a note saying where it was
     channels = 32  # stage 3's conv2 output at base_channels 4
     for part in ('stage 3', "'after_conv2'", 'MultiHeadSelfAttention2d',
                  f'in_channels={channels}', 'num_heads=7'):
         assert part in msg, (part, msg)
 
+
+
+def test_a_broken_layer_library_is_not_reported_as_an_unknown_type(monkeypatch):
+    """An import error in attnplug's layers, met while the plugin error message lists the known
+    types, surfaces as itself (chained to the lookup), not as "unknown plugin type"."""
+    from attnplug.models.backbones import plugin_slots
+
+    def broken():
+        raise ImportError('attnplug.layers is broken (simulated)')
+
+    monkeypatch.setattr(plugin_slots.ATTNPLUG_MODELS, 'import_from_location', broken)
+    with pytest.raises(ImportError, match='broken'):
+        ResNet(depth=18, base_channels=4, plugins=[_plugin(dict(type='NoSuchPlugin'),
+                                                           'after_conv1')])

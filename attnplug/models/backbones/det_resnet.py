@@ -20,7 +20,7 @@ from mmdet.models.backbones.resnet import Bottleneck as MMDetBottleneck
 from mmdet.models.backbones.resnet import ResNet as MMDetResNet
 
 from attnplug.registry import MODELS
-from .resnet import BasicBlockPluginMixin, BottleneckPluginMixin, ResNetPluginMixin
+from .resnet_plugins import BasicBlockPluginMixin, BottleneckPluginMixin, ResNetPluginMixin
 
 __all__ = ['DetPluginBasicBlock', 'DetPluginBottleneck', 'DetResNet', 'DetResNetV1d']
 

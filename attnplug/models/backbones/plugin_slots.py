@@ -9,8 +9,10 @@ The config format is mmcv's, as in mmdet's and mmseg's ResNet::
 
 A backbone describes each slot as ``{position: in_channels}``. This module turns
 such a list into built modules, failing at build time with errors that name the
-slot (stage, block type, position) instead of a bare ``assert``. Nothing here is
-ResNet-specific.
+slot (stage, block type, position) instead of a bare ``assert``. Where mmcv, mmseg
+or mmdet assert on a config, the error is a :class:`~attnplug.errors.ConfigError`
+(a ``ValueError`` that is also an ``AssertionError``), so code written for the
+originals still catches it. Nothing here is ResNet-specific.
 """
 import inspect
 from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
@@ -23,11 +25,13 @@ from mmengine.model import BaseModule, ModuleDict
 from mmengine.model.weight_init import update_init_info
 from mmengine.registry import MODELS as MMENGINE_MODELS
 
+from attnplug.errors import ConfigError
 from attnplug.registry import MODELS as ATTNPLUG_MODELS
 
 __all__ = [
     'PLUGIN_DICT_KEYS', 'PluginSpec', 'check_plugin_list', 'in_stage', 'plan_plugins',
-    'resolve_plugin_type', 'known_plugin_types', 'run_plugins', 'PluginHostMixin', 'PluginChain'
+    'resolve_plugin_type', 'known_plugin_types', 'run_plugins', 'add_note', 'error_text',
+    'PluginHostMixin', 'PluginChain'
 ]
 
 PLUGIN_DICT_KEYS = ('cfg', 'position', 'stages')
@@ -73,29 +77,29 @@ def check_plugin_list(plugins, valid_positions: Sequence[str], num_stages: Optio
     checked = []
     for k, plugin in enumerate(plugins):
         if not isinstance(plugin, dict) or 'cfg' not in plugin or 'position' not in plugin:
-            raise ValueError(
+            raise ConfigError(
                 f"{owner}: plugins[{k}] must be a dict with keys 'cfg' and 'position' "
                 f"(and optionally 'stages'), got {plugin!r}")
         extra = sorted(set(plugin) - set(PLUGIN_DICT_KEYS))
         if extra:
-            raise ValueError(
+            raise ConfigError(
                 f'{owner}: plugins[{k}] has unknown key(s) {_quoted(extra)}; the keys are '
                 f"{_quoted(PLUGIN_DICT_KEYS)}. Plugin arguments (and 'postfix') go inside 'cfg'.")
         cfg, position = plugin['cfg'], plugin['position']
         if not isinstance(cfg, dict) or 'type' not in cfg:
-            raise ValueError(
+            raise ConfigError(
                 f"{owner}: plugins[{k}]['cfg'] must be a dict with a 'type', got {cfg!r}")
         if position not in valid_positions:
-            raise ValueError(
+            raise ConfigError(
                 f'{owner}: plugins[{k}] ({_type_name(cfg["type"])}) has position {position!r}, '
                 f'which is not a valid position here. Valid positions: {_quoted(valid_positions)}.')
         stages = plugin.get('stages')
         if stages is not None:
             if num_stages is None:
-                raise ValueError(
+                raise ConfigError(
                     f"{owner}: plugins[{k}] has 'stages', but a single block has no stages")
             if len(stages) != num_stages:
-                raise ValueError(
+                raise ConfigError(
                     f"{owner}: plugins[{k}]['stages'] has {len(stages)} entries, but the backbone "
                     f'has num_stages={num_stages}; give one bool per stage or leave stages out '
                     f'(all stages).')
@@ -114,17 +118,15 @@ def _type_name(layer_type) -> str:
 
 
 def _looks_like_plugin(obj) -> bool:
-    """A class that :func:`mmcv.cnn.build_plugin_layer` could build: an
-    ``nn.Module`` taking ``in_channels`` but no ``out_channels``, from a layer
-    library rather than from a framework's model zoo (``*.models.*``: backbones,
-    heads and necks also take ``in_channels``)."""
-    if not (inspect.isclass(obj) and issubclass(obj, nn.Module)):
-        return False
-    if '.models.' in f'{obj.__module__}.':
+    """Whether :func:`mmcv.cnn.build_plugin_layer` could build ``obj`` from a plugin cfg:
+    an ``nn.Module`` class that names its instances with an ``_abbr_`` (mmcv's convention for
+    the layers its builders name, which backbones, necks and heads do not follow), taking
+    ``in_channels`` and no ``out_channels`` (which would make it a conv layer)."""
+    if not (inspect.isclass(obj) and issubclass(obj, nn.Module)) or not hasattr(obj, '_abbr_'):
         return False
     try:
         params = inspect.signature(obj.__init__).parameters
-    except (TypeError, ValueError):
+    except (TypeError, ValueError):  # a C-implemented __init__: not a plugin
         return False
     return 'in_channels' in params and 'out_channels' not in params
 
@@ -150,10 +152,9 @@ def known_plugin_types(registry=None) -> List[str]:
                 seen.add(name)
                 names.append(name)
         reg = reg.parent
-    try:
-        ATTNPLUG_MODELS.import_from_location()
-    except Exception:  # an error message is being built: list what is registered so far
-        pass
+    # A broken attnplug.layers import raises here, with its own traceback, rather than
+    # surfacing as an unknown plugin type.
+    ATTNPLUG_MODELS.import_from_location()
     scoped = [f'attnplug.{name}' for name, obj in ATTNPLUG_MODELS._module_dict.items()
               if _looks_like_plugin(obj)]
     return sorted(names) + sorted(scoped)
@@ -167,19 +168,20 @@ def resolve_plugin_type(layer_type, where: str) -> type:
         return layer_type
     if not isinstance(layer_type, str):
         raise TypeError(f"{where}: plugin cfg 'type' must be a str or a class, got {layer_type!r}")
+    lookup_error = None
     with MMENGINE_MODELS.switch_scope_and_registry(None) as registry:
         try:
             cls = registry.get(layer_type)
         except KeyError as err:
             # attnplug's registry already lists its names: keep its message.
             raise KeyError(f'{where}: {err.args[0]}') from err
-        except RuntimeError:  # mmengine: "Failed to get <dotted.path>"
-            cls = None
+        except RuntimeError as err:  # mmengine: "Failed to get <dotted.path>"
+            cls, lookup_error = None, err
     if cls is None:
         raise KeyError(
             f'{where}: plugin type {layer_type!r} is not registered (looked up in the '
             f'{registry.scope!r} registry and its parents). Known plugin types: '
-            f'{", ".join(known_plugin_types(registry))}')
+            f'{", ".join(known_plugin_types(registry))}') from lookup_error
     return cls
 
 
@@ -200,7 +202,7 @@ def plan_plugins(entries: Sequence[Tuple[str, dict]], channels: Dict[str, int],
     specs, owner_of = [], {}
     for position, cfg in entries:
         if position not in channels:
-            raise ValueError(f'{where}: plugin position {position!r} is not valid here. '
+            raise ConfigError(f'{where}: plugin position {position!r} is not valid here. '
                              f'Valid positions: {_quoted(channels)}.')
         cfg = dict(cfg)
         type_name = _type_name(cfg['type'])
@@ -215,19 +217,31 @@ def plan_plugins(entries: Sequence[Tuple[str, dict]], channels: Dict[str, int],
         if 'in_channels' in cfg:
             given = cfg.pop('in_channels')
             if given != expected:
-                raise ValueError(
+                raise ConfigError(
                     f'{where}, position {position!r}: plugin {type_name} has in_channels={given} '
                     f'in its cfg, but the feature there has {expected} channels '
                     f'(expected {expected}, given {given}). Leave in_channels out of the '
                     f'plugin cfg (the backbone fills it in) or set it to {expected}.')
         if name in owner_of:
-            raise ValueError(
+            raise ConfigError(
                 f'{where}: two plugins are both named {name!r} (positions {owner_of[name]!r} '
                 f'and {position!r}). Plugins of one block share its namespace: give them '
                 f"distinct postfixes, e.g. cfg=dict(type='{type_name}', postfix='2').")
         owner_of[name] = position
         specs.append(PluginSpec(position, name, str(postfix), cfg, expected))
     return specs
+
+
+def add_note(err: BaseException, note: str) -> None:
+    """``err.add_note(note)`` (Python >= 3.11; on older versions the chained traceback is
+    all there is)."""
+    if hasattr(err, 'add_note'):
+        err.add_note(note)
+
+
+def error_text(err: BaseException) -> str:
+    """An exception's message with its notes, as a traceback shows them."""
+    return '\n'.join([str(err), *getattr(err, '__notes__', ())])
 
 
 def run_plugins(host: nn.Module, names: Sequence[str], x: torch.Tensor,
@@ -242,9 +256,8 @@ def run_plugins(host: nn.Module, names: Sequence[str], x: torch.Tensor,
         try:
             out = plugin(x)
         except Exception as err:
-            if hasattr(err, 'add_note'):  # Python >= 3.11
-                err.add_note(f'(raised by plugin {name!r} [{type(plugin).__name__}] at '
-                             f'{position!r} of {host.plugin_location})')
+            add_note(err, f'(raised by plugin {name!r} [{type(plugin).__name__}] at '
+                     f'{position!r} of {host.plugin_location})')
             raise
         if out.shape != x.shape:
             raise RuntimeError(
@@ -276,22 +289,27 @@ class PluginHostMixin:
     def _add_plugins(self, specs: Sequence[PluginSpec], positions: Sequence[str],
                      where: str) -> None:
         self.plugin_names = {position: [] for position in positions}
-        for spec in specs:
+        # Position by position, as mmcv's hosts build them (module and state-dict order are
+        # mmdet's); config order within a position, which is the chaining order.
+        ordered = [spec for position in positions for spec in specs if spec.position == position]
+        for spec in ordered:
             if hasattr(self, spec.name):
-                raise ValueError(
+                raise ConfigError(
                     f'{where}: plugin name {spec.name!r} (position {spec.position!r}) clashes '
                     f'with an existing attribute of {type(self).__name__}; give the plugin a '
                     f"postfix in its cfg, e.g. postfix='_attn'.")
             try:
                 name, layer = build_plugin_layer(spec.cfg, postfix=spec.postfix,
                                                  in_channels=spec.in_channels)
-            except (ValueError, TypeError, KeyError, AssertionError) as err:
-                # The plugin's own message knows its arguments, not where it was being put.
-                raise type(err)(
-                    f'{where}, position {spec.position!r}: plugin {spec.name!r} '
-                    f'[{_type_name(spec.cfg["type"])}] could not be built with '
-                    f'in_channels={spec.in_channels}: {err}') from err
-            assert name == spec.name, (name, spec.name)
+            except Exception as err:
+                # The plugin's own message knows its arguments, not where it was being put:
+                # add that to the same exception.
+                add_note(err, f'(while building plugin {spec.name!r} '
+                         f'[{_type_name(spec.cfg["type"])}] with in_channels={spec.in_channels} '
+                         f'at position {spec.position!r} of {where})')
+                raise
+            if name != spec.name:  # plan_plugins named it with mmcv's own infer_abbr
+                raise RuntimeError(f'{where}: mmcv named plugin {spec.name!r} {name!r}')
             self.add_module(name, layer)
             self.plugin_names[spec.position].append(name)
         self.plugin_location = where

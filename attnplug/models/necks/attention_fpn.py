@@ -21,14 +21,13 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmdet.models.necks import FPN as MMDetFPN
 from mmengine.model import ModuleList
-from mmseg.models.necks import FPN as MMSegFPN
 
 from attnplug.registry import MODELS
 from ..backbones.plugin_slots import resolve_plugin_type
+from attnplug.frameworks import require
 
-__all__ = ['AttentionFPNMixin', 'AttentionFPN', 'SegAttentionFPN']
+__all__ = ['AttentionFPNMixin']  # + AttentionFPN, SegAttentionFPN where their framework is
 
 ATTN_POSITIONS = ('lateral', 'output', 'both')
 
@@ -162,61 +161,69 @@ class AttentionFPNMixin:
         return tuple(outs)
 
 
-@MODELS.register_module()
-class AttentionFPN(AttentionFPNMixin, MMDetFPN):
-    """Feature Pyramid Network with attention on its levels.
+# Each FPN needs only its own framework (attnplug[det] / attnplug[seg]).
+if require('mmdet', 'AttentionFPN'):
+    from mmdet.models.necks import FPN as MMDetFPN
+    __all__.append('AttentionFPN')
 
-    This neck is the implementation of `Feature Pyramid Networks
-    <https://arxiv.org/abs/1612.03144>`_ (mmdet's ``FPN``) with an attention
-    block, e.g. `CBAM <https://arxiv.org/abs/1807.06521>`_, on each lateral
-    and/or output level. Registered as ``attnplug.AttentionFPN``; a drop-in
-    for ``type='FPN'`` in mmdet configs and in mmseg configs (they use only
-    the arguments both FPNs share; see :class:`SegAttentionFPN` otherwise).
+    @MODELS.register_module()
+    class AttentionFPN(AttentionFPNMixin, MMDetFPN):
+        """Feature Pyramid Network with attention on its levels.
 
-    Args:
-        in_channels (list[int]): Channels of each input level.
-        out_channels (int): Channels of every output level.
-        num_outs (int): Number of output levels.
-        start_level, end_level, add_extra_convs, relu_before_extra_convs,
-            no_norm_on_lateral, conv_cfg, norm_cfg, act_cfg, upsample_cfg,
-            init_cfg: As in mmdet's ``FPN``, with the same defaults
-            (``end_level`` inclusive; ``add_extra_convs=True`` is
-            ``'on_input'``).
-        attn_cfg (dict, optional): Config of the attention block, e.g.
-            ``dict(type='attnplug.CBAM', reduction=16)``. The type is looked
-            up like a backbone plugin's (the current scope and its parents, or
-            ``'attnplug.<Name>'`` from anywhere); ``in_channels`` is set to
-            ``out_channels``. None gives the plain FPN (same modules, keys and
-            outputs). Default: None.
-        attn_position (str): ``'lateral'``, ``'output'`` or ``'both'``: where
-            the blocks go (see :class:`AttentionFPNMixin`). Default: 'output'.
+        This neck is the implementation of `Feature Pyramid Networks
+        <https://arxiv.org/abs/1612.03144>`_ (mmdet's ``FPN``) with an attention
+        block, e.g. `CBAM <https://arxiv.org/abs/1807.06521>`_, on each lateral
+        and/or output level. Registered as ``attnplug.AttentionFPN``; a drop-in
+        for ``type='FPN'`` in mmdet configs and in mmseg configs (they use only
+        the arguments both FPNs share; see :class:`SegAttentionFPN` otherwise).
 
-    Example:
-        >>> import torch
-        >>> from attnplug.models.necks import AttentionFPN
-        >>> self = AttentionFPN([8, 16], 4, num_outs=3,
-        ...                     attn_cfg=dict(type='attnplug.CBAM', reduction=2))
-        >>> outs = self([torch.rand(1, 8, 24, 40), torch.rand(1, 16, 12, 20)])
-        >>> [tuple(o.shape) for o in outs]
-        [(1, 4, 24, 40), (1, 4, 12, 20), (1, 4, 6, 10)]
-    """
+        Args:
+            in_channels (list[int]): Channels of each input level.
+            out_channels (int): Channels of every output level.
+            num_outs (int): Number of output levels.
+            start_level, end_level, add_extra_convs, relu_before_extra_convs,
+                no_norm_on_lateral, conv_cfg, norm_cfg, act_cfg, upsample_cfg,
+                init_cfg: As in mmdet's ``FPN``, with the same defaults
+                (``end_level`` inclusive; ``add_extra_convs=True`` is
+                ``'on_input'``).
+            attn_cfg (dict, optional): Config of the attention block, e.g.
+                ``dict(type='attnplug.CBAM', reduction=16)``. The type is looked
+                up like a backbone plugin's (the current scope and its parents, or
+                ``'attnplug.<Name>'`` from anywhere); ``in_channels`` is set to
+                ``out_channels``. None gives the plain FPN (same modules, keys and
+                outputs). Default: None.
+            attn_position (str): ``'lateral'``, ``'output'`` or ``'both'``: where
+                the blocks go (see :class:`AttentionFPNMixin`). Default: 'output'.
 
+        Example:
+            >>> import torch
+            >>> from attnplug.models.necks import AttentionFPN
+            >>> self = AttentionFPN([8, 16], 4, num_outs=3,
+            ...                     attn_cfg=dict(type='attnplug.CBAM', reduction=2))
+            >>> outs = self([torch.rand(1, 8, 24, 40), torch.rand(1, 16, 12, 20)])
+            >>> [tuple(o.shape) for o in outs]
+            [(1, 4, 24, 40), (1, 4, 12, 20), (1, 4, 6, 10)]
+        """
 
-@MODELS.register_module()
-class SegAttentionFPN(AttentionFPNMixin, MMSegFPN):
-    """mmseg's Feature Pyramid Network with attention on its levels.
+if require('mmseg', 'SegAttentionFPN'):
+    from mmseg.models.necks import FPN as MMSegFPN
+    __all__.append('SegAttentionFPN')
 
-    As :class:`AttentionFPN` (same ``attn_cfg`` and ``attn_position``), but
-    built on mmseg's ``FPN``, whose ``end_level`` is exclusive and whose
-    ``add_extra_convs=True`` means ``'on_output'`` unless the deprecated
-    ``extra_convs_on_inputs=True``. Registered as ``attnplug.SegAttentionFPN``
-    for mmseg configs that rely on those two meanings.
+    @MODELS.register_module()
+    class SegAttentionFPN(AttentionFPNMixin, MMSegFPN):
+        """mmseg's Feature Pyramid Network with attention on its levels.
 
-    Args:
-        in_channels, out_channels, num_outs, start_level, end_level,
-            add_extra_convs, extra_convs_on_inputs, relu_before_extra_convs,
-            no_norm_on_lateral, conv_cfg, norm_cfg, act_cfg, upsample_cfg,
-            init_cfg: As in mmseg's ``FPN``, with the same defaults.
-        attn_cfg (dict, optional): As in :class:`AttentionFPN`. Default: None.
-        attn_position (str): As in :class:`AttentionFPN`. Default: 'output'.
-    """
+        As :class:`AttentionFPN` (same ``attn_cfg`` and ``attn_position``), but
+        built on mmseg's ``FPN``, whose ``end_level`` is exclusive and whose
+        ``add_extra_convs=True`` means ``'on_output'`` unless the deprecated
+        ``extra_convs_on_inputs=True``. Registered as ``attnplug.SegAttentionFPN``
+        for mmseg configs that rely on those two meanings.
+
+        Args:
+            in_channels, out_channels, num_outs, start_level, end_level,
+                add_extra_convs, extra_convs_on_inputs, relu_before_extra_convs,
+                no_norm_on_lateral, conv_cfg, norm_cfg, act_cfg, upsample_cfg,
+                init_cfg: As in mmseg's ``FPN``, with the same defaults.
+            attn_cfg (dict, optional): As in :class:`AttentionFPN`. Default: None.
+            attn_position (str): As in :class:`AttentionFPN`. Default: 'output'.
+        """
