@@ -43,6 +43,19 @@ def iters(n, val=None):
     return [f'train_cfg.max_iters={n}', f'train_cfg.val_interval={val or n}']
 
 
+# A few iterations must move the weights: no warm-up (the bundled schedules start at 1/10
+# and 1/1000 of the learning rate).
+NO_WARMUP = ['param_scheduler.0.start_factor=1.0']
+
+
+def val_loss(python_runner, repo_root, ws, cfg, checkpoint, tiny):
+    """Mean loss on the validation images (tests/e2e_val_loss.py): with ``checkpoint``'s
+    weights, or with the initialisation training starts from when it is None."""
+    args = [repo_root / 'tests' / 'e2e_val_loss.py', cfg] + ([checkpoint] if checkpoint else [])
+    out = python_runner([*args, '--cfg-options', *tiny], cwd=ws).stdout
+    return float(out.rsplit('val_loss', 1)[1].split()[0])
+
+
 @pytest.fixture(scope='module')
 def workspace(tmp_path_factory, python_runner, repo_root):
     ws = tmp_path_factory.mktemp('e2e')
@@ -87,7 +100,7 @@ def test_stock_tools_train_test_resume(python_runner, workspace, repo_root, pack
     cfg = repo_root / cfg
     train = stock_tool(package, 'train')
     out = run_tool(python_runner, workspace, train, cfg, '--work-dir', work, '--cfg-options',
-                   *tiny, *iters(2))
+                   *tiny, *NO_WARMUP, *iters(2))
     assert 'Iter(train) [2/2]' in out.stdout + out.stderr
     c2 = ckpt(work, 2)
 
@@ -100,11 +113,14 @@ def test_stock_tools_train_test_resume(python_runner, workspace, repo_root, pack
 
     flag = ['--resume']
     res = run_tool(python_runner, workspace, train, cfg, '--work-dir', work, *flag,
-                   '--cfg-options', *tiny, *iters(4))
+                   '--cfg-options', *tiny, *NO_WARMUP, *iters(4))
     log = res.stdout + res.stderr
     assert 'resumed' in log.lower() and 'iter_2.pth' in log, log[-3000:]
     assert 'Iter(train) [3/4]' in log and 'Iter(train) [1/4]' not in log
-    ckpt(work, 4)
+    # The trained (and resumed) model beats the initialisation it started from.
+    untrained = val_loss(python_runner, repo_root, workspace, cfg, None, tiny)
+    trained = val_loss(python_runner, repo_root, workspace, cfg, ckpt(work, 4), tiny)
+    assert trained < untrained, (trained, untrained)
 
 
 DANET_CFG = 'configs/danet/danet_r18-w32-d8_1xb4-300iter_cityscapes-bundled-128x256.py'
@@ -181,23 +197,66 @@ def test_tools_reject_a_config_without_scope(python_runner, workspace, repo_root
     assert 'mmseg' in proc.stderr + proc.stdout
 
 
+RANK_DUMP = """
+import torch
+from mmengine.dist import get_rank
+from mmengine.hooks import Hook
+from mmengine.registry import HOOKS
+
+
+@HOOKS.register_module()
+class DumpRankParameters(Hook):
+    \"\"\"Each rank writes its own model's parameters before and after training.\"\"\"
+
+    def _dump(self, runner, tag):
+        model = getattr(runner.model, 'module', runner.model)
+        params = {k: v.detach().clone() for k, v in model.named_parameters()}
+        torch.save(params, f'{runner.work_dir}/rank{get_rank()}_{tag}.pth')
+
+    def before_train(self, runner):
+        self._dump(runner, 'init')
+
+    def after_train(self, runner):
+        self._dump(runner, 'final')
+"""
+
+
 @pytest.mark.skipif(shutil.which('torchrun') is None and not osp.exists(
     osp.join(osp.dirname(sys.executable), 'torchrun')), reason='torchrun not installed')
 def test_distributed_two_processes_gloo(python_runner, workspace, repo_root):
-    """tools/dist_train.sh: 2 processes on CPU (gloo), a few iterations, both ranks agree."""
+    """tools/dist_train.sh: 2 processes on CPU (gloo), a few iterations. Each rank dumps its
+    own parameters: both start equal, both change, and both end identical (DDP kept them in
+    step)."""
     work = workspace / 'dist_seg'
+    (workspace / 'attnplug_rank_dump.py').write_text(RANK_DUMP)
+    cfg = workspace / 'dist_cfg.py'
+    cfg.write_text(f"_base_ = [{str(repo_root / SEG_CFG)!r}]\n"
+                   "custom_imports = dict(imports=['attnplug_rank_dump'], "
+                   "allow_failed_imports=False)\n"
+                   "custom_hooks = [dict(type='DumpRankParameters')]\n")
     env = dict(os.environ)
     env['PATH'] = osp.dirname(sys.executable) + os.pathsep + env.get('PATH', '')
-    env['PYTHONPATH'] = str(repo_root)
+    env['PYTHONPATH'] = os.pathsep.join([str(repo_root), str(workspace)])
     env['PORT'] = str(29500 + os.getpid() % 1000)
     env['OMP_NUM_THREADS'] = '1'
     proc = subprocess.run(
-        ['bash', str(repo_root / 'tools' / 'dist_train.sh'), str(repo_root / SEG_CFG), '2',
+        ['bash', str(repo_root / 'tools' / 'dist_train.sh'), str(cfg), '2',
          '--work-dir', str(work), '--cfg-options', *SEG_TINY, *iters(3)],
         cwd=workspace, env=env, capture_output=True, text=True, timeout=900)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-6000:]
-    assert 'Distributed launcher: pytorch' in log or 'distributed: True' in log, log[-3000:]
-    assert "'backend': 'gloo'" in log or 'gloo' in log
+    assert 'Distributed launcher: pytorch' in log, log[-3000:]
+    assert "backend='gloo'" in log or "'backend': 'gloo'" in log, log[-3000:]
     assert 'Iter(train) [3/3]' in log
     ckpt(work, 2)
+
+    import torch
+    params = {(rank, tag): torch.load(work / f'rank{rank}_{tag}.pth')
+              for rank in (0, 1) for tag in ('init', 'final')}
+    keys = list(params[0, 'final'])
+    assert keys and all(list(p) == keys for p in params.values())
+    changed = [k for k in keys if not torch.equal(params[0, 'init'][k], params[0, 'final'][k])]
+    assert len(changed) > len(keys) // 2, 'training did not move the weights'
+    for tag in ('init', 'final'):
+        differ = [k for k in keys if not torch.equal(params[0, tag][k], params[1, tag][k])]
+        assert not differ, f'ranks 0 and 1 hold different {tag} weights: {differ[:5]}'
