@@ -51,8 +51,8 @@ class AttentionGate(AttentionModule):
 
     Args:
         in_channels (int): Channels of the skip feature ``x``.
-        gating_channels (int, optional): Channels of the gating signal ``g``;
-            None means ``in_channels``. Default: None.
+        gating_channels (int): Channels of the gating signal ``g`` (required: the
+            gate is not a one-input plugin).
         hidden_channels (int, optional): Width ``F_int`` of the additive
             attention; None uses ``max(in_channels // 2, 1)``. Default: None.
         act_cfg (str | dict): ``sigma_1`` of Eq. 1. Default: dict(type='ReLU').
@@ -65,14 +65,12 @@ class AttentionGate(AttentionModule):
 
     def __init__(self,
                  in_channels: int,
-                 gating_channels: Optional[int] = None,
+                 gating_channels: int,
                  hidden_channels: Optional[int] = None,
                  act_cfg: ConfigType = dict(type='ReLU'),
                  gate_cfg: ConfigType = dict(type='Sigmoid'),
                  init_cfg=None):
         super().__init__(in_channels, init_cfg=init_cfg)
-        if gating_channels is None:
-            gating_channels = in_channels
         self.gating_channels = gating_channels
         hidden = self.hidden_channels = hidden_width(in_channels, 2, hidden_channels,
                                                      owner='AttentionGate')
@@ -104,6 +102,12 @@ class AttentionGate(AttentionModule):
         alpha = self._alpha(x, g)
         out = x * alpha
         return (out, alpha) if return_attention else out
+
+    @classmethod
+    def for_channels(cls, in_channels: int) -> 'AttentionGate':
+        """A gate for a U-Net skip of ``in_channels``, gated by a decoder feature of twice as
+        many channels (the U-Net's doubling)."""
+        return cls(in_channels, gating_channels=2 * in_channels)
 
     def example_inputs(self, batch: int, height: int, width: int):
         """A skip feature and a gating signal at half its resolution."""

@@ -4,9 +4,10 @@ One convention for ``attnplug/layers`` (written out, with an example layer, in
 ``docs/contributing.md``):
 
 * every layer is an :class:`AttentionModule` (an mmengine ``BaseModule``, so it takes
-  ``init_cfg``) and is constructible as ``cls(in_channels=C)`` with every other argument at
-  its default -- that is how ``build_plugin_layer`` builds a plugin, and how the benchmarks
-  and the visualiser build any registered layer;
+  ``init_cfg``); every one-input layer is constructible as ``cls(in_channels=C)`` with every
+  other argument at its default -- that is how ``build_plugin_layer`` builds a plugin -- and
+  ``cls.for_channels(C)`` builds any registered layer (the attention gate, with two inputs,
+  also needs ``gating_channels``);
 * constructor arguments come in one order with one vocabulary: ``in_channels`` first, then
   the width of the attention's hidden representation (``reduction``, ``hidden_channels``,
   ``min_hidden_channels``, ``divisor``), then the module's own options, then ``norm_cfg``,
@@ -85,8 +86,8 @@ def has_attention_maps(module: nn.Module) -> bool:
 
 def registered_layers() -> Dict[str, type]:
     """Every layer registered in ``attnplug.registry.MODELS`` that follows the convention
-    (an :class:`AttentionModule`), ``{registered name: class}``, sorted by name. Each one is
-    constructible as ``cls(in_channels=C)``; feed it ``layer.example_inputs(B, H, W)``.
+    (an :class:`AttentionModule`), ``{registered name: class}``, sorted by name. Build one with
+    ``cls.for_channels(C)`` and feed it ``layer.example_inputs(B, H, W)``.
     This is how the visualiser's and the benchmarks' module lists stay complete."""
     import attnplug.layers  # noqa: F401  (registration)
     from ..registry import MODELS
@@ -149,6 +150,14 @@ class AttentionModule(BaseModule):
         super().init_weights()
         if not _is_pretrained(self.init_cfg):
             self.reset_parameters()
+
+    @classmethod
+    def for_channels(cls, in_channels: int) -> 'AttentionModule':
+        """The layer at its defaults for ``in_channels`` input channels: ``cls(in_channels=C)``
+        for every one-input layer; a layer that needs more (the attention gate's
+        ``gating_channels``) overrides it. With :meth:`example_inputs`, how the benchmarks and
+        tests build and run a layer they know only by its registered name."""
+        return cls(in_channels=in_channels)
 
     def example_inputs(self, batch: int, height: int, width: int) -> Tuple[torch.Tensor, ...]:
         """Random inputs of ``forward`` for a ``(batch, in_channels, height, width)`` feature

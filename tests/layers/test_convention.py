@@ -41,9 +41,18 @@ def test_constructor_shape(name):
     assert 'init_weights' not in vars(cls), f'{name}: override reset_parameters, not init_weights'
 
 
+TWO_INPUTS = {'AttentionGate'}  # needs gating_channels: not a one-input plugin
+
+
 @pytest.mark.parametrize('name', sorted(LAYERS))
 def test_built_from_in_channels_alone_and_runs(name):
-    layer = LAYERS[name](in_channels=C).eval()
+    cls = LAYERS[name]
+    if name not in TWO_INPUTS:
+        assert isinstance(cls(in_channels=C), cls)
+    else:
+        with pytest.raises(TypeError, match='gating_channels'):
+            cls(in_channels=C)
+    layer = cls.for_channels(C).eval()
     inputs = layer.example_inputs(2, 9, 11)
     with torch.no_grad():
         out = layer(*inputs)
@@ -63,7 +72,7 @@ def test_residual_layers_are_identities_when_built(name):
 
 @pytest.mark.parametrize('name', sorted(LAYERS))
 def test_scalar_gains_are_scales(name):
-    layer = LAYERS[name](in_channels=C)
+    layer = LAYERS[name].for_channels(C)
     owners = {n: m for n, m in layer.named_modules()}
     for pname, p in layer.named_parameters():
         if p.dim() == 0:
