@@ -6,8 +6,8 @@ One convention for ``attnplug/layers`` (written out, with an example layer, in
 * every layer is an :class:`AttentionModule` (an mmengine ``BaseModule``, so it takes
   ``init_cfg``); every one-input layer is constructible as ``cls(in_channels=C)`` with every
   other argument at its default -- that is how ``build_plugin_layer`` builds a plugin -- and
-  ``cls.for_channels(C)`` builds any registered layer (the attention gate, with two inputs,
-  also needs ``gating_channels``);
+  ``cls.for_channels(C)`` builds any registered layer (the two-input attention gate also needs
+  ``gating_channels``, the ``SKConv`` conv layer ``out_channels``);
 * constructor arguments come in one order with one vocabulary: ``in_channels`` first, then
   the width of the attention's hidden representation (``reduction``, ``hidden_channels``,
   ``min_hidden_channels``, ``divisor``), then the module's own options, then ``norm_cfg``,

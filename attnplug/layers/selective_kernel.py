@@ -59,8 +59,7 @@ class SKConv(AttentionModule):
 
     Args:
         in_channels (int): Input channels.
-        out_channels (int, optional): Output channels; None keeps ``in_channels``
-            (a conv slot always passes it). Default: None.
+        out_channels (int): Output channels (required: a conv layer, not a plugin).
         kernel_size (int): Odd kernel size of every branch. Default: 3.
         stride (int): Stride of every branch. Default: 1.
         padding (int): Must equal ``dilation * (kernel_size - 1) // 2``
@@ -87,7 +86,7 @@ class SKConv(AttentionModule):
 
     def __init__(self,
                  in_channels: int,
-                 out_channels: Optional[int] = None,
+                 out_channels: int,
                  kernel_size: int = 3,
                  stride: int = 1,
                  padding: int = 1,
@@ -103,8 +102,6 @@ class SKConv(AttentionModule):
                  attn_norm_cfg: ConfigType = None,
                  init_cfg=None):
         super().__init__(in_channels, init_cfg=init_cfg)
-        if out_channels is None:
-            out_channels = in_channels
         if isinstance(kernel_size, (tuple, list)):
             if len(set(kernel_size)) != 1:
                 raise ValueError(f'SKConv: square kernels only, got kernel_size={kernel_size}')
@@ -145,6 +142,11 @@ class SKConv(AttentionModule):
         self.fc_norm = build_norm(norm_cfg if attn_norm_cfg is None else attn_norm_cfg, hidden)
         self.fc_act = build_activation(act_cfg)
         self.fc_select = nn.Conv2d(hidden, out_channels * num_branches, 1, bias=False)
+
+    @classmethod
+    def for_channels(cls, in_channels: int) -> 'SKConv':
+        """A shape-preserving SK conv (``out_channels = in_channels``), e.g. for a benchmark."""
+        return cls(in_channels, in_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)

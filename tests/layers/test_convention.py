@@ -41,16 +41,17 @@ def test_constructor_shape(name):
     assert 'init_weights' not in vars(cls), f'{name}: override reset_parameters, not init_weights'
 
 
-TWO_INPUTS = {'AttentionGate'}  # needs gating_channels: not a one-input plugin
+# Not one-input plugins: a two-input gate and a conv layer; for_channels() builds them.
+NOT_PLUGINS = {'AttentionGate': 'gating_channels', 'SKConv': 'out_channels'}
 
 
 @pytest.mark.parametrize('name', sorted(LAYERS))
 def test_built_from_in_channels_alone_and_runs(name):
     cls = LAYERS[name]
-    if name not in TWO_INPUTS:
+    if name not in NOT_PLUGINS:
         assert isinstance(cls(in_channels=C), cls)
     else:
-        with pytest.raises(TypeError, match='gating_channels'):
+        with pytest.raises(TypeError, match=NOT_PLUGINS[name]):
             cls(in_channels=C)
     layer = cls.for_channels(C).eval()
     inputs = layer.example_inputs(2, 9, 11)
