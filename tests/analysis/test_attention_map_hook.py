@@ -153,7 +153,7 @@ def test_runner_val_loop_writes_local_pngs(tiny_config, tiny_data, tmp_path):
     assert not any(m._forward_hooks for m in model.modules())
 
 
-def test_runner_val_loop_writes_tensorboard_images(tiny_config, tmp_path):
+def test_runner_val_loop_writes_tensorboard_images(tiny_config, tiny_data, tmp_path):
     """With TensorboardVisBackend configured, the same grids reach a TensorBoard event file as
     image summaries of the input's size, readable by TensorBoard's own loader."""
     pytest.importorskip('tensorboard')
@@ -180,4 +180,7 @@ def test_runner_val_loop_writes_tensorboard_images(tiny_config, tmp_path):
     # input + one PAM query map side by side, each at least the 64x128 val image
     assert image.width >= 2 * 128 and image.height >= 64, (image.width, image.height)
     decoded = cv2.imdecode(np.frombuffer(image.encoded_image_string, np.uint8), cv2.IMREAD_COLOR)
-    assert decoded.std() > 10
+    val = sorted(glob.glob(str(tiny_data / 'cityscapes/leftImg8bit/val/*/*.png')))
+    boxes = grid_panel_boxes(decoded, cv2.imread(val[0]).shape[:2], ncols=2)
+    assert len(boxes) == 2, boxes
+    png_is_not_blank(decoded, boxes[0], boxes[1:], alpha=0.5, marks=[(0.5, 0.5)], mark_radius=8)
