@@ -22,24 +22,46 @@ import torch
 import torch.nn as nn
 
 
-def randomise(module: nn.Module, seed: int = 0, spread: float = 0.4) -> nn.Module:
+def randomise(module: nn.Module, seed: int = 0, spread: float = 0.4,
+              dist: str = 'uniform') -> nn.Module:
     """Overwrite every floating-point parameter and buffer in place, so that equal outputs
     of two models that share a state dict mean equal models (zero-initialised gammas and
     identity-at-init blocks included).
 
-    Values are uniform in ``[-spread/2, spread/2]``; buffers whose name contains ``var``
-    (BN running variances) are uniform in ``[1 - spread/2, 1 + spread/2]``.
+    With ``dist='uniform'``, values are uniform in ``[-spread/2, spread/2]``; buffers whose
+    name contains ``var`` (BN running variances) are uniform in ``[1 - spread/2, 1 + spread/2]``.
+    With ``dist='normal'``, parameters are ``N(0, spread²)``, then BN running means
+    ``N(0, 0.01)`` and running variances uniform in ``[0.5, 1.5]``.
 
     Returns:
         nn.Module: ``module``.
     """
+    if dist not in ('uniform', 'normal'):
+        raise ValueError(f"randomise: dist must be 'uniform' or 'normal', got {dist!r}")
     gen = torch.Generator().manual_seed(seed)
+    if dist == 'normal':
+        with torch.no_grad():
+            for p in module.parameters():
+                p.copy_(torch.randn(p.shape, generator=gen) * spread)
+            for name, buf in module.named_buffers():
+                if name.endswith('running_var'):
+                    buf.copy_(torch.rand(buf.shape, generator=gen) + 0.5)
+                elif name.endswith('running_mean'):
+                    buf.copy_(torch.randn(buf.shape, generator=gen) * 0.1)
+        return module
     with torch.no_grad():
         for name, t in list(module.named_parameters()) + list(module.named_buffers()):
             if t.dtype.is_floating_point:
                 centre = 1.0 if 'var' in name else 0.0
                 t.copy_(torch.rand(t.shape, generator=gen) * spread + (centre - spread / 2))
     return module
+
+
+def perturb(module: nn.Module, seed: int = 0, std: float = 0.3) -> nn.Module:
+    """:func:`randomise` with normal weights ``N(0, std²)`` (and random BN statistics): the
+    layer tests' way to make a zero-initialised block non-trivial before comparing it with a
+    reference implementation."""
+    return randomise(module, seed=seed, spread=std, dist='normal')
 
 
 def _name(module: nn.Module) -> str:
@@ -138,14 +160,14 @@ def assert_onnx_parity(module: nn.Module, in_channels: int, size=(23, 31),
     assert diff <= atol, f'{_name(module)}: onnxruntime differs from PyTorch by {diff:.3g} > {atol}'
 
 
-def assert_no_quadratic_tensor(module: nn.Module, in_channels: int, size=(40, 40),
-                               batch: int = 1, grad: bool = True) -> int:
-    """No tensor produced by any op of the forward (and backward, with ``grad``) has
-    ``batch · N²`` or more elements (N = H·W): the module never materialises an N×N map.
+def largest_tensor():
+    """A context manager that records the largest tensor any ATen op returns inside it
+    (forward and backward), through a dispatch mode: ``.largest`` elements, made by ``.op``.
+    The N×N probe of the attention tests::
 
-    Records the output of every ATen op through a dispatch mode; what happens inside one
-    fused kernel (e.g. SDPA's flash attention) is invisible, and that is what makes it O(N).
-    Returns the largest element count seen.
+        with largest_tensor() as probe:
+            head(inputs)
+        assert probe.largest < n * n
     """
     from torch.utils._python_dispatch import TorchDispatchMode
     from torch.utils._pytree import tree_flatten
@@ -163,10 +185,22 @@ def assert_no_quadratic_tensor(module: nn.Module, in_channels: int, size=(40, 40
                     self.largest, self.op = t.numel(), func
             return out
 
+    return _Largest()
+
+
+def assert_no_quadratic_tensor(module: nn.Module, in_channels: int, size=(40, 40),
+                               batch: int = 1, grad: bool = True) -> int:
+    """No tensor produced by any op of the forward (and backward, with ``grad``) has
+    ``batch · N²`` or more elements (N = H·W): the module never materialises an N×N map.
+
+    Records the output of every ATen op with :func:`largest_tensor`; what happens inside one
+    fused kernel (e.g. SDPA's flash attention) is invisible, and that is what makes it O(N).
+    Returns the largest element count seen.
+    """
     module = copy.deepcopy(module).train(grad)
     n = size[0] * size[1]
     x = torch.randn(batch, in_channels, *size, requires_grad=grad)
-    with _Largest() as mode:
+    with largest_tensor() as mode:
         with torch.set_grad_enabled(grad):
             y = module(x)
             if grad:

@@ -5,12 +5,15 @@
         [--modules CBAM PositionAttention ...] [--device cpu] [--ncols 4] [--dpi 110]
         [--cfg-options k=v ...]
 
-Writes ``DIR/<image>_attention.png`` (matplotlib, Agg): the image the model saw with the query
-points, the prediction, then one panel per map of every matched module: gate maps (CBAM's
-spatial gate, attention gates, scSE, BAM, coordinate attention, GC pooling weights) and, for
-position-dependent attention (DANet's position attention, non-local, multi-head
-self-attention, recurrent criss-cross), where each query point looks. Colour bars give the
-map's own values (min-max scaled per panel).
+Writes ``DIR/<image>_attention.png`` (matplotlib, Agg) and ``DIR/<image>_attention.json`` (each
+panel's title, kind, pixel box in the PNG, value range and query point): the image the model saw with the query
+points, the prediction, then one panel per map of every matched module. A module is drawn when
+it implements the attention-map protocol (``attention_maps``, see
+``attnplug.layers.base.AttentionModule``), so every attnplug layer with a map -- gate maps
+(CBAM's spatial gate, attention gates, scSE, BAM, coordinate attention, GC pooling weights,
+SimAM, ...) and, for position-dependent attention (DANet's position attention, non-local,
+multi-head self-attention, criss-cross), where each query point looks -- and any new one, with
+no change here. Colour bars give the map's own values (min-max scaled per panel).
 
 Query points: ``--query X Y`` as fractions of the image width and height (repeatable),
 ``--query-px X Y`` in pixels of IMAGE, ``--query-class NAME ...`` at the largest predicted
@@ -20,6 +23,7 @@ The checkpoint goes through mmengine's ``load_checkpoint`` with ``weights_only``
 ``import attnplug`` allowlists exactly what mmengine checkpoints contain.
 """
 import argparse
+import json
 import os
 import os.path as osp
 import sys
@@ -31,7 +35,7 @@ import numpy as np  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
 
 import attnplug  # noqa: E402,F401  (safe checkpoint globals before torch.load)
-from attnplug.analysis.attention_maps import DEFAULT_MODULES  # noqa: E402
+from attnplug.analysis.attention_maps import ALL_MODULES  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -46,8 +50,9 @@ def parse_args(argv=None):
                    help='query point in pixels of IMAGE')
     p.add_argument('--query-class', nargs='+', metavar='NAME',
                    help='query at the largest predicted region / best box of these classes')
-    p.add_argument('--modules', nargs='+', default=list(DEFAULT_MODULES),
-                   help='class names or module-name patterns (default: all drawable)')
+    p.add_argument('--modules', nargs='+', default=list(ALL_MODULES),
+                   help='class names or module-name patterns (default: every module with '
+                   'attention_maps)')
     p.add_argument('--device', default='cpu')
     p.add_argument('--alpha', type=float, default=0.55)
     p.add_argument('--cmap', default='jet')
@@ -131,7 +136,10 @@ def prediction_image(result, scope: str, image: np.ndarray, palette, alpha=0.5):
 
 
 def draw_figure(path: str, image: np.ndarray, pred: np.ndarray, maps, valid,
-                query_points, alpha: float, cmap: str, ncols: int, dpi: int = 110) -> None:
+                query_points, alpha: float, cmap: str, ncols: int, dpi: int = 110) -> List[dict]:
+    """Draw the figure to ``path``. Returns one dict per panel: ``kind`` ('input',
+    'prediction' or 'map'), ``title``, ``box`` (y0, x0, y1, x1 in the PNG's pixels), the
+    ``query`` points marked on it ((x, y) fractions of the panel) and, for maps, ``range``."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -160,21 +168,36 @@ def draw_figure(path: str, image: np.ndarray, pred: np.ndarray, maps, valid,
     axes.flat[0].set_title(f'input {iw}x{ih}, query (+)', fontsize=9)
     axes.flat[1].imshow(pred)
     axes.flat[1].set_title('prediction', fontsize=9)
+    panels = [dict(kind='input', title='input', query=[list(p) for p in query_points]),
+              dict(kind='prediction', title='prediction', query=[])]
     for ax, amap in zip(axes.flat[2:], maps):
         resized = map_to_image(amap.maps[0], (ih, iw), valid)
         ax.imshow(image)
         im = ax.imshow(resized, cmap=cmap, alpha=alpha, vmin=float(resized.min()),
                        vmax=float(resized.max()))
+        marked = []
         if amap.query is not None:
-            mark(ax, [(amap.query[0] / valid[1], amap.query[1] / valid[0])])
+            marked = [(amap.query[0] / valid[1], amap.query[1] / valid[0])]
+            mark(ax, marked)
+        panels.append(dict(kind='map', title=f'{amap.module} ({amap.type}): {amap.label}',
+                           query=[list(p) for p in marked],
+                           range=[float(resized.min()), float(resized.max())]))
         h, w = amap.maps.shape[-2:]
         name = amap.module if len(amap.module) <= 42 else '..' + amap.module[-40:]
         ax.set_title(f'{name} ({amap.type})\n{amap.label}, {h}x{w}', fontsize=8)
         cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
         cb.ax.tick_params(labelsize=6)
     fig.tight_layout()
+    fig.canvas.draw()  # applies the image aspect, so the axes boxes are final
+    scale = dpi / fig.dpi
+    height = int(round(fig.get_figheight() * dpi))
+    for panel, ax in zip(panels, axes.flat):
+        box = ax.get_window_extent()
+        panel['box'] = [int(round(height - box.y1 * scale)), int(round(box.x0 * scale)),
+                        int(round(height - box.y0 * scale)), int(round(box.x1 * scale))]
     fig.savefig(path, dpi=dpi)
     plt.close(fig)
+    return panels
 
 
 def main(argv=None):
@@ -202,8 +225,10 @@ def main(argv=None):
                 from mmdet.apis import inference_detector
                 result = inference_detector(model, args.image)
     if not rec.modules:
-        raise SystemExit(f'no module of the model matches {args.modules}; drawable types: '
-                         'see attnplug.analysis.attention_maps.supported_types()')
+        from attnplug.analysis.attention_maps import supported_types
+        raise SystemExit(f'no module of the model matches {args.modules} and implements '
+                         f'attention_maps(); attnplug layers that do: '
+                         f'{", ".join(supported_types())}')
     classes, palette = dataset_classes(model, cfg)
 
     points: List[Tuple[float, float]] = [tuple(p) for p in args.query or []]
@@ -227,8 +252,11 @@ def main(argv=None):
     os.makedirs(args.out_dir, exist_ok=True)
     stem = osp.splitext(osp.basename(args.image))[0]
     path = osp.join(args.out_dir, f'{stem}_attention.png')
-    draw_figure(path, image, pred, maps, valid, points, args.alpha, args.cmap, args.ncols,
-                args.dpi)
+    panels = draw_figure(path, image, pred, maps, valid, points, args.alpha, args.cmap,
+                         args.ncols, args.dpi)
+    with open(osp.splitext(path)[0] + '.json', 'w') as f:
+        json.dump(dict(image=args.image, alpha=args.alpha, cmap=args.cmap, panels=panels), f,
+                  indent=1)
     print(f'{len(maps)} maps of {len(rec.inputs)} modules, query points '
           f'{[(round(x, 3), round(y, 3)) for x, y in points]} -> {path}')
     return path

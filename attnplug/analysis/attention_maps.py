@@ -1,258 +1,48 @@
-"""Attention and gate maps of attnplug's modules, for visualisation.
+"""Attention and gate maps of a model's layers, for visualisation.
 
-Two kinds of map, both ``(B, h, w)`` fp32 on the module's input grid (or its key grid):
+Every map comes from the layer itself, through the attention-map protocol of
+:class:`attnplug.layers.base.AttentionModule`: a layer with a map to show has
+``attention_maps(*inputs, queries=...) -> list[AttentionMap]``, computed through the same code
+as its forward. This module only finds such layers in a model (:func:`find_modules`), captures
+the inputs they saw during one forward (:class:`AttentionRecorder`, forward hooks removed
+afterwards) and calls that method. Nothing here knows any layer's internals, so a new layer --
+attnplug's or a third party's -- is drawn as soon as it implements the method.
 
-* **gate maps**, one per image: the spatial weights a module multiplies its input with
-  (CBAM's ``Ms``, the attention gate's ``alpha``, scSE's spatial gate, BAM's and coordinate
-  attention's weights averaged over channels) or the softmax pooling weights of a global
-  context block;
-* **query maps**, one per image and query point: where one position looks, i.e. one row of
-  the attention matrix (DANet's position attention, non-local blocks, multi-head
-  self-attention averaged over heads), or for recurrent criss-cross attention the composition
-  of its R passes (how the R crosses route information from every pixel to the query).
+Two kinds of map, both ``(B, h, w)`` fp32:
 
-Every map is recomputed from the module's weights and the input it saw (captured with a
-forward hook, :class:`AttentionRecorder`), so the layers need no recording switch, no map is
-kept during normal runs, and no N×N matrix is built: a query map is O(N) (criss-cross:
-O(N·(H+W)) per pass). Channel-only modules (SE, ECA, CAM, SK, ARM) have no spatial map and
-are skipped.
+* **gate maps**, one per image: the spatial weights a layer multiplies its input with (CBAM's
+  ``Ms``, the attention gate's ``alpha``, ...) or the pooling weights of a global context block;
+* **query maps**, one per image and query point: where one position looks (DANet's position
+  attention, non-local blocks, multi-head self-attention, criss-cross attention).
 
-Query points are ``(x, y)`` fractions of the module's input grid, ``(0.5, 0.5)`` being the
+Query points are ``(x, y)`` fractions of the layer's input grid, ``(0.5, 0.5)`` being the
 centre; :func:`grid_point` maps them to a ``(row, col)`` cell.
 """
 import fnmatch
-from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+import inspect
+from dataclasses import replace
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
-from ..functional.bounded_attention import attention_probs
-from ..functional.criss_cross import criss_cross_attention, criss_cross_energies
+from ..layers.base import (AttentionMap, QueryPoint, has_attention_maps, query_cell,
+                           registered_layers)
 
 __all__ = ['AttentionMap', 'grid_point', 'supported_types', 'find_modules',
-           'module_attention_maps', 'AttentionRecorder', 'register_extractor',
-           'DEFAULT_MODULES']
+           'module_attention_maps', 'AttentionRecorder', 'ALL_MODULES']
 
-#: (x, y) fractions of a map's width and height.
-QueryPoint = Tuple[float, float]
+#: The hook's and the tool's default pattern: every layer that implements the protocol.
+ALL_MODULES = ('*', )
 
-#: Everything attnplug can draw, in the hook's default ``modules``.
-DEFAULT_MODULES = ('CBAM', 'AttentionGate', 'BAM', 'SCSE', 'CoordAttention',
-                   'GlobalContextBlock', 'PositionAttention', 'NonLocal2d',
-                   'MultiHeadSelfAttention2d', 'CrissCrossAttention')
-
-
-@dataclass
-class AttentionMap:
-    """One map of one module for a batch.
-
-    Attributes:
-        module (str): The module's name in the model (``backbone.layer4.0.cbam``).
-        type (str): Its class name.
-        label (str): What the map is (``'spatial gate'``, ``'query (0.50, 0.50)'``).
-        maps (Tensor): (B, h, w) fp32 on the CPU.
-        query (tuple[float, float], optional): The query point as (x, y) fractions of the
-            input grid, for query maps. None for gate maps.
-    """
-    module: str
-    type: str
-    label: str
-    maps: torch.Tensor
-    query: Optional[QueryPoint] = None
-
-
-def grid_point(point: QueryPoint, h: int, w: int) -> Tuple[int, int]:
-    """``(x, y)`` fractions -> the ``(row, col)`` of the cell of an ``h × w`` grid that
-    contains that point (cell ``i`` spans ``[i/h, (i+1)/h)``)."""
-    x, y = float(point[0]), float(point[1])
-    if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
-        raise ValueError(f'query point {point} must be (x, y) fractions in [0, 1]')
-    return min(int(y * h), h - 1), min(int(x * w), w - 1)
-
-
-# --------------------------------------------------------------------------- extractors
-# Each extractor takes (module, args, kwargs, points) -- the positional and keyword inputs
-# of the module's forward -- and returns [(label, (B, h, w) tensor, query point or None)].
-Extractor = Callable[[nn.Module, tuple, dict, Sequence[QueryPoint]],
-                     List[Tuple[str, torch.Tensor, Optional[QueryPoint]]]]
-_EXTRACTORS: Dict[str, Extractor] = {}
-
-
-def register_extractor(type_name: str):
-    """Register a map extractor for modules whose class is named ``type_name``."""
-
-    def wrap(fn: Extractor) -> Extractor:
-        _EXTRACTORS[type_name] = fn
-        return fn
-
-    return wrap
+grid_point = query_cell
 
 
 def supported_types() -> Tuple[str, ...]:
-    return tuple(sorted(_EXTRACTORS))
-
-
-def _input(args: tuple, kwargs: dict, name: str = 'x', index: int = 0) -> torch.Tensor:
-    return args[index] if len(args) > index else kwargs[name]
-
-
-def _query_label(p: QueryPoint) -> str:
-    return f'query ({p[0]:.2f}, {p[1]:.2f})'
-
-
-@register_extractor('CBAM')
-def _cbam(m, args, kwargs, points):
-    x = _input(args, kwargs)
-    # Eq. 1 of arXiv 1807.06521: Ms is applied to the channel-refined F' = Mc(F) * F.
-    refined = x * m.channel_attention(x)
-    return [('spatial gate Ms', m.spatial_attention(refined)[:, 0], None)]
-
-
-@register_extractor('AttentionGate')
-def _attention_gate(m, args, kwargs, points):
-    x = _input(args, kwargs)
-    g = _input(args, kwargs, 'g', 1)
-    _, alpha = m(x, g, return_attention=True)
-    return [('gate alpha', alpha[:, 0], None)]
-
-
-@register_extractor('SCSE')
-def _scse(m, args, kwargs, points):
-    x = _input(args, kwargs)
-    return [('spatial gate (sSE)', m.gate(m.spatial_conv(x))[:, 0], None)]
-
-
-@register_extractor('BAM')
-def _bam(m, args, kwargs, points):
-    x = _input(args, kwargs)
-    mc = m.channel_branch(x.mean(dim=(2, 3), keepdim=True))
-    ms = m.spatial_branch(x)
-    return [('attention, channel mean', m.gate(mc + ms).mean(dim=1), None)]
-
-
-@register_extractor('CoordAttention')
-def _coord_attention(m, args, kwargs, points):
-    x = _input(args, kwargs)
-    h, w = x.shape[2:]
-    z_h = x.mean(dim=3, keepdim=True)
-    z_w = x.mean(dim=2, keepdim=True).transpose(2, 3)
-    f = m.act(m.norm(m.conv_shared(torch.cat([z_h, z_w], dim=2))))
-    f_h, f_w = torch.split(f, [h, w], dim=2)
-    g = m.gate(m.conv_h(f_h)) * m.gate(m.conv_w(f_w)).transpose(2, 3)  # (B, C, H, W)
-    return [('gate g_h·g_w, channel mean', g.mean(dim=1), None)]
-
-
-@register_extractor('GlobalContextBlock')
-def _context_block(m, args, kwargs, points):
-    if m.pooling_type != 'att':
-        return []  # average pooling: uniform weights, nothing to show
-    x = _input(args, kwargs)
-    b, _, h, w = x.shape
-    weights = m.conv_mask(x).flatten(2).float().softmax(dim=-1)
-    return [('context pooling weights', weights.reshape(b, h, w), None)]
-
-
-@register_extractor('PositionAttention')
-def _position_attention(m, args, kwargs, points):
-    x = _input(args, kwargs)
-    h, w = x.shape[2:]
-    return [(_query_label(p), m.attention_map(x, grid_point(p, h, w)), p) for p in points]
-
-
-@register_extractor('NonLocal2d')
-def _non_local(m, args, kwargs, points):
-    x = _input(args, kwargs)
-    h, w = x.shape[2:]
-    if m.mode == 'gaussian':
-        query = x
-        key = m._keys(m.phi, x) if m.sub_sample else x
-    else:
-        query = m.theta(x)
-        key = m._keys(m.phi, x)
-    hk, wk = key.shape[2:]  # the key grid (half size with sub_sample)
-    q = query.flatten(2).transpose(1, 2)  # (B, N, c)
-    k = key.flatten(2).transpose(1, 2)
-    out = []
-    for p in points:
-        r, c = grid_point(p, h, w)
-        idx = r * w + c
-        if m.mode == 'dot_product':
-            probs = attention_probs(q[:, idx:idx + 1], k, scale=1.0, mode='dot_product')
-        else:
-            scale = q.shape[-1]**-0.5 if (m.mode == 'embedded_gaussian'
-                                          and m.use_scale) else 1.0
-            probs = attention_probs(q[:, idx:idx + 1], k, scale=scale)
-        out.append((_query_label(p), probs.reshape(x.shape[0], hk, wk), p))
-    return out
-
-
-@register_extractor('MultiHeadSelfAttention2d')
-def _mhsa(m, args, kwargs, points):
-    # Recomputes the projections of MultiHeadSelfAttention2d.forward (queries and keys only).
-    from ..layers.multi_head_attention import sinusoidal_position_2d
-
-    x = _input(args, kwargs)
-    b, c, h, w = x.shape
-    inner = m.num_heads * m.head_channels
-    wgt, bias = m.qkv.weight, m.qkv.bias
-    src = x
-    if m.pos_encoding == 'absolute':
-        src = x + sinusoidal_position_2d(h, w, c, m.temperature, x.device).to(x.dtype)
-    qk = F.conv2d(src, wgt[:2 * inner], None if bias is None else bias[:2 * inner])
-    q, k = (m._split_heads(t) for t in (qk[:, :inner], qk[:, inner:]))  # (B, heads, N, d)
-    out = []
-    for p in points:
-        r, col = grid_point(p, h, w)
-        idx = r * w + col
-        if m.pos_encoding == 'relative':
-            qs = q * m.head_channels**-0.5
-            rel = m._relative_logits(qs, h, w)(idx, idx + 1)  # (B, heads, 1, N)
-            probs = attention_probs(qs[:, :, idx:idx + 1], k, scale=1.0, bias=rel)
-        else:
-            probs = attention_probs(q[:, :, idx:idx + 1], k)  # scale d^-0.5 as forward
-        out.append((_query_label(p) + f', mean of {m.num_heads} heads',
-                    probs.mean(dim=1).reshape(b, h, w), p))
-    return out
-
-
-def _criss_cross_propagate(weights: torch.Tensor, attn: torch.Tensor) -> torch.Tensor:
-    """Push a (B, H, W) weighting of pixels u through one criss-cross pass: returns
-    ``Σ_u weights[u] · A[u, :]`` as (B, H, W), with ``A`` of
-    :func:`criss_cross_energies`' layout (B, H, W, H + W) after the softmax."""
-    h = attn.shape[1]
-    col, row = attn[..., :h], attn[..., h:]
-    # u = (r, c): its column weights A[u, i] reach pixel (i, c); its row weights A[u, H + j]
-    # reach pixel (r, j).
-    out = torch.einsum('bhw,bhwi->biw', weights, col)
-    return out + torch.einsum('bhw,bhwj->bhj', weights, row)
-
-
-@register_extractor('CrissCrossAttention')
-def _criss_cross(m, args, kwargs, points):
-    x = _input(args, kwargs)
-    b, _, h, w = x.shape
-    # The input of every pass (the forward loop), and each pass's full criss-cross
-    # attention: O(N·(H+W)), never N×N.
-    attns = []
-    for _ in range(m.recurrence):
-        query, key = m.query_conv(x), m.key_conv(x)
-        attns.append(criss_cross_energies(query, key).softmax(dim=-1))
-        x = m.gamma(criss_cross_attention(query, key, m.value_conv(x))) + x
-    out = []
-    for p in points:
-        r, c = grid_point(p, h, w)
-        weights = torch.zeros(b, h, w, device=x.device)
-        weights[:, r, c] = 1.0
-        # The last pass acts first when tracing back from the query (Sec. 3.3 of
-        # arXiv 1811.11721: R = 2 passes connect every pixel to every other one).
-        for attn in reversed(attns):
-            weights = _criss_cross_propagate(weights, attn)
-        label = _query_label(p) + (f', {m.recurrence} passes composed'
-                                   if m.recurrence > 1 else '')
-        out.append((label, weights, p))
-    return out
+    """The registered attnplug layers that have maps to show (that implement
+    ``attention_maps``)."""
+    return tuple(name for name, cls in registered_layers().items()
+                 if callable(getattr(cls, 'attention_maps', None)))
 
 
 # ------------------------------------------------------------------------ module search
@@ -262,50 +52,54 @@ def _matches(name: str, module: nn.Module, pattern: str) -> bool:
             or fnmatch.fnmatchcase(cls, pattern))
 
 
-def find_modules(model: nn.Module, patterns: Sequence[str] = DEFAULT_MODULES
+def find_modules(model: nn.Module, patterns: Sequence[str] = ALL_MODULES
                  ) -> List[Tuple[str, nn.Module]]:
-    """The submodules of ``model`` that match any of ``patterns`` and have a map extractor.
+    """The submodules of ``model`` that match any of ``patterns`` and implement
+    ``attention_maps``.
 
     A pattern is a class name (``'CBAM'``), a module name (``'decode_head.pam'``) or a
-    shell-style pattern over either (``'backbone.layer4.*'``, ``'*Attention*'``). Modules
-    nested inside a matched module (e.g. CBAM's own ``spatial_attention``) are not returned
-    separately.
+    shell-style pattern over either (``'backbone.layer4.*'``, ``'*Attention*'``, ``'*'``).
     """
-    found = []
-    for name, module in model.named_modules():
-        if type(module).__name__ not in _EXTRACTORS:
-            continue
-        if any(_matches(name, module, p) for p in patterns):
-            found.append((name, module))
-    return found
+    return [(name, module) for name, module in model.named_modules()
+            if has_attention_maps(module) and any(_matches(name, module, p) for p in patterns)]
+
+
+def _tensor_inputs(module: nn.Module, args: tuple, kwargs: dict) -> List[torch.Tensor]:
+    """The tensor arguments of a forward call, in the forward's parameter order: the
+    positional arguments of ``attention_maps``."""
+    try:
+        bound = inspect.signature(module.forward).bind(*args, **kwargs)
+    except TypeError:  # a forward without an inspectable signature: positional tensors
+        return [a for a in args if torch.is_tensor(a)]
+    return [v for v in bound.arguments.values() if torch.is_tensor(v)]
 
 
 @torch.no_grad()
 def module_attention_maps(name: str, module: nn.Module, args: tuple, kwargs: dict,
                           points: Sequence[QueryPoint] = ((0.5, 0.5), )
                           ) -> List[AttentionMap]:
-    """The maps of one module for the input it saw (``args`` / ``kwargs`` of its forward).
+    """The maps of one layer for the input it saw (``args`` / ``kwargs`` of its forward), by
+    its own ``attention_maps``, in eval mode (norms use their running statistics).
 
     Args:
-        name (str): The module's name, for the labels.
-        module (nn.Module): A module whose class has an extractor (see
-            :func:`supported_types`).
+        name (str): The layer's name in the model, for the labels.
+        module (nn.Module): A layer that implements ``attention_maps``.
         args (tuple), kwargs (dict): The inputs of its forward call.
         points (sequence[tuple[float, float]]): Query points, (x, y) fractions of the
-            module's input grid. Default: the centre.
+            layer's input grid. Default: the centre.
     """
-    extractor = _EXTRACTORS.get(type(module).__name__)
-    if extractor is None:
-        raise KeyError(f'no attention-map extractor for {type(module).__name__}; supported: '
-                       f'{", ".join(supported_types())}')
+    if not has_attention_maps(module):
+        raise TypeError(f'{type(module).__name__} has no attention_maps(); layers with maps: '
+                        f'{", ".join(supported_types())}')
     was_training = module.training
-    module.eval()  # batch norms inside the branches use their running statistics
+    module.eval()
     try:
-        results = extractor(module, args, kwargs, points)
+        maps = module.attention_maps(*_tensor_inputs(module, args, kwargs),
+                                     queries=tuple(points))
     finally:
         module.train(was_training)
-    return [AttentionMap(name, type(module).__name__, label, t.detach().float().cpu(), p)
-            for label, t, p in results]
+    return [replace(m, maps=m.maps.detach().float().cpu(), module=name,
+                    type=type(module).__name__) for m in maps]
 
 
 # ---------------------------------------------------------------------------- recording
@@ -327,7 +121,7 @@ class AttentionRecorder:
         patterns (sequence[str]): See :func:`find_modules`.
     """
 
-    def __init__(self, model: nn.Module, patterns: Sequence[str] = DEFAULT_MODULES):
+    def __init__(self, model: nn.Module, patterns: Sequence[str] = ALL_MODULES):
         self.model = getattr(model, 'module', model)
         self.modules = find_modules(self.model, patterns)
         self.inputs: Dict[str, Tuple[tuple, dict]] = {}

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import torch
 
-__all__ = ['normalize', 'colorize', 'overlay', 'draw_query', 'compose_grid',
+__all__ = ['normalize', 'colorize', 'overlay', 'draw_query', 'compose_grid', 'grid_boxes',
            'map_to_image']
 
 
@@ -94,9 +94,33 @@ def _fit_text(text: str, width: int, scale: float) -> str:
     return '..' + text
 
 
+def _line_height(font_scale: float) -> int:
+    return int(round(22 * font_scale / 0.38 * 0.75)) + 4
+
+
+def grid_boxes(panel_hw: Tuple[int, int], num_panels: int, ncols: int = 4,
+               title_lines: int = 2, pad: int = 4, font_scale: float = 0.38
+               ) -> Tuple[Tuple[int, int], List[Tuple[int, int, int, int]]]:
+    """The layout of :func:`compose_grid`: the canvas size ``(H, W)`` and each panel's image
+    box ``(y0, x0, y1, x1)``, for ``num_panels`` panels of ``panel_hw`` with ``title_lines``
+    title lines (the most of any panel)."""
+    ph, pw = panel_hw
+    strip = title_lines * _line_height(font_scale) + 4
+    ncols = max(1, min(ncols, num_panels))
+    nrows = (num_panels + ncols - 1) // ncols
+    cell_h, cell_w = ph + strip + pad, pw + pad
+    boxes = []
+    for i in range(num_panels):
+        r, c = divmod(i, ncols)
+        y0, x0 = pad + r * cell_h + strip, pad + c * cell_w
+        boxes.append((y0, x0, y0 + ph, x0 + pw))
+    return (nrows * cell_h + pad, ncols * cell_w + pad), boxes
+
+
 def compose_grid(panels: List[Tuple[Sequence[str], np.ndarray]], ncols: int = 4,
                  pad: int = 4, font_scale: float = 0.38) -> np.ndarray:
-    """Lay out ``(title lines, RGB image)`` panels in a grid with a title strip above each.
+    """Lay out ``(title lines, RGB image)`` panels in a grid with a title strip above each
+    (the layout of :func:`grid_boxes`).
 
     Panels are resized to the first panel's size. Returns one RGB uint8 image.
     """
@@ -104,19 +128,16 @@ def compose_grid(panels: List[Tuple[Sequence[str], np.ndarray]], ncols: int = 4,
         raise ValueError('compose_grid: no panels')
     ph, pw = panels[0][1].shape[:2]
     lines = max(len(t) for t, _ in panels)
-    line_h = int(round(22 * font_scale / 0.38 * 0.75)) + 4
+    line_h = _line_height(font_scale)
+    (height, width), boxes = grid_boxes((ph, pw), len(panels), ncols, lines, pad, font_scale)
+    canvas = np.full((height, width, 3), 255, np.uint8)
     strip = lines * line_h + 4
-    ncols = max(1, min(ncols, len(panels)))
-    nrows = (len(panels) + ncols - 1) // ncols
-    cell_h, cell_w = ph + strip + pad, pw + pad
-    canvas = np.full((nrows * cell_h + pad, ncols * cell_w + pad, 3), 255, np.uint8)
-    for i, (title, img) in enumerate(panels):
+    for (title, img), (y0, x0, y1, x1) in zip(panels, boxes):
         if img.shape[:2] != (ph, pw):
             img = cv2.resize(img, (pw, ph), interpolation=cv2.INTER_LINEAR)
-        r, c = divmod(i, ncols)
-        y0, x0 = pad + r * cell_h, pad + c * cell_w
         for j, line in enumerate(title):
-            cv2.putText(canvas, _fit_text(line, pw, font_scale), (x0, y0 + (j + 1) * line_h - 3),
-                        cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0), 1, cv2.LINE_AA)
-        canvas[y0 + strip:y0 + strip + ph, x0:x0 + pw] = img
+            cv2.putText(canvas, _fit_text(line, pw, font_scale),
+                        (x0, y0 - strip + (j + 1) * line_h - 3), cv2.FONT_HERSHEY_SIMPLEX,
+                        font_scale, (0, 0, 0), 1, cv2.LINE_AA)
+        canvas[y0:y1, x0:x1] = img
     return canvas

@@ -1,20 +1,22 @@
 """The attention layer library: one attention family per file, torch + mmengine only.
 
-Importing this package registers every layer in ``attnplug.registry.MODELS``.
+Importing this package registers every layer in ``attnplug.registry.MODELS``. Every layer is
+an :class:`~attnplug.layers.base.AttentionModule` and follows one convention
+(``docs/contributing.md``); adding one is its file, its test and one line below.
 """
-# --- channel / spatial attention, selective kernel, gates (owner: layers A) ---
+from .base import AttentionMap, AttentionModule  # noqa: F401
 from .attention_gate import AttentionGate  # noqa: F401
 from .attention_refinement import AttentionRefinementModule  # noqa: F401
 from .bam import BAM  # noqa: F401
 from .cbam import CBAM  # noqa: F401
-from .coord_attention import CoordAttention  # noqa: F401
-from .eca import ECA  # noqa: F401
-from .scse import SCSE  # noqa: F401
-from .selective_kernel import SKConv  # noqa: F401
-from .squeeze_excite import SqueezeExcitation  # noqa: F401
-# --- self-attention families (owner: layers B) ---
 from .context_block import GlobalContextBlock  # noqa: F401
+from .coord_attention import CoordAttention  # noqa: F401
 from .criss_cross import CrissCrossAttention  # noqa: F401
 from .danet import ChannelAttention, PositionAttention  # noqa: F401
+from .eca import ECA  # noqa: F401
 from .multi_head_attention import MultiHeadSelfAttention2d  # noqa: F401
 from .non_local import NonLocal2d  # noqa: F401
+from .scse import SCSE  # noqa: F401
+from .selective_kernel import SKConv  # noqa: F401
+from .simam import SimAM  # noqa: F401
+from .squeeze_excite import SqueezeExcitation  # noqa: F401

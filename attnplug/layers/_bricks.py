@@ -153,3 +153,17 @@ def make_divisible(value: float, divisor: int = 8, min_value: Optional[int] = No
         rounded += divisor
     return rounded
 
+
+
+def hidden_width(channels: int, reduction: float, hidden_channels: Optional[int] = None,
+                 min_hidden_channels: int = 1, divisor: int = 1, owner: str = 'layer') -> int:
+    """The width of an attention's hidden representation, in the layers' one vocabulary:
+    ``hidden_channels`` when given, else ``channels // reduction`` rounded to a multiple of
+    ``divisor`` (:func:`make_divisible`; 1 keeps it) and at least ``min_hidden_channels``."""
+    if hidden_channels is not None:
+        if hidden_channels < 1:
+            raise ValueError(f'{owner}: hidden_channels must be >= 1, got {hidden_channels}')
+        return int(hidden_channels)
+    if reduction <= 0:
+        raise ValueError(f'{owner}: reduction must be > 0, got {reduction}')
+    return max(make_divisible(int(channels // reduction), divisor), min_hidden_channels)

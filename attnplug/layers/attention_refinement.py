@@ -20,15 +20,14 @@ from typing import Optional
 
 import torch
 import torch.nn as nn
-from mmengine.model import BaseModule
 
 from ..registry import MODELS
 from ._bricks import ConfigType, build_activation, build_norm
-from .contract import check_channels
+from .base import AttentionModule
 
 
 @MODELS.register_module()
-class AttentionRefinementModule(BaseModule):
+class AttentionRefinementModule(AttentionModule):
     """Attention Refinement Module (`BiSeNet <https://arxiv.org/abs/1808.00897>`_).
     Registered as ``attnplug.AttentionRefinementModule``; the plugin layer name
     is ``arm``.
@@ -61,13 +60,12 @@ class AttentionRefinementModule(BaseModule):
                  act_cfg: ConfigType = dict(type='ReLU'),
                  gate_cfg: ConfigType = dict(type='Sigmoid'),
                  init_cfg=None):
-        super().__init__(init_cfg=init_cfg)
+        super().__init__(in_channels, init_cfg=init_cfg)
         if out_channels is None:
             out_channels = in_channels
         if not with_input_conv and out_channels != in_channels:
             raise ValueError(f'AttentionRefinementModule: out_channels={out_channels} needs '
                              f'with_input_conv=True to map from in_channels={in_channels}')
-        self.in_channels = in_channels
         self.out_channels = out_channels
         self.with_input_conv = with_input_conv
         with_bias = norm_cfg is None
@@ -79,13 +77,8 @@ class AttentionRefinementModule(BaseModule):
         self.attn_norm = build_norm(norm_cfg, out_channels)
         self.gate = build_activation(gate_cfg)
 
-    def init_weights(self) -> None:
-        """Applies ``init_cfg`` if given; otherwise keeps PyTorch's default
-        init. Not residual, so there is no identity start to restore."""
-        super().init_weights()
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_channels(self, x, self.in_channels)
+        self.check_input(x)
         if self.with_input_conv:
             x = self.act(self.norm(self.conv(x)))
         attn = self.gate(self.attn_norm(self.attn_conv(x.mean(dim=(2, 3), keepdim=True))))

@@ -16,13 +16,14 @@ bias on the ``(N, C, 1, 1)`` descriptors (same maths); the hidden width is
 ``max(C // r, 1)``. Following the paper's equations, the spatial branch has no
 batch norm (the official code adds one after the 7x7 conv).
 """
+from typing import List, Optional
+
 import torch
 import torch.nn as nn
-from mmengine.model import BaseModule
 
 from ..registry import MODELS
-from ._bricks import ConfigType, build_activation
-from .contract import check_channels
+from ._bricks import ConfigType, build_activation, hidden_width
+from .base import AttentionMap, AttentionModule
 
 
 class CBAMChannelAttention(nn.Module):
@@ -58,7 +59,7 @@ class CBAMSpatialAttention(nn.Module):
 
 
 @MODELS.register_module()
-class CBAM(BaseModule):
+class CBAM(AttentionModule):
     """Convolutional Block Attention Module (`CBAM <https://arxiv.org/abs/1807.06521>`_):
     channel attention, then spatial attention. Registered as ``attnplug.CBAM``;
     the plugin layer name is ``cbam``.
@@ -67,7 +68,10 @@ class CBAM(BaseModule):
 
     Args:
         in_channels (int): Channels of the input (and output).
-        reduction (int): Reduction ratio ``r`` of the shared MLP. Default: 16.
+        reduction (int): Reduction ratio ``r`` of the shared MLP (hidden width
+            ``max(C // r, 1)``). Default: 16.
+        hidden_channels (int, optional): Hidden width of the MLP, overriding
+            ``reduction``. Default: None.
         spatial_kernel (int): Odd kernel size of the spatial conv. Default: 7.
         act_cfg (str | dict): Activation inside the MLP. Default: dict(type='ReLU').
         gate_cfg (str | dict): Gate of both attention maps.
@@ -81,23 +85,28 @@ class CBAM(BaseModule):
     def __init__(self,
                  in_channels: int,
                  reduction: int = 16,
+                 hidden_channels: Optional[int] = None,
                  spatial_kernel: int = 7,
                  act_cfg: ConfigType = dict(type='ReLU'),
                  gate_cfg: ConfigType = dict(type='Sigmoid'),
                  init_cfg=None):
-        super().__init__(init_cfg=init_cfg)
-        self.in_channels = in_channels
-        self.channel_attention = CBAMChannelAttention(in_channels,
-                                                      max(in_channels // reduction, 1),
+        super().__init__(in_channels, init_cfg=init_cfg)
+        self.hidden_channels = hidden_width(in_channels, reduction, hidden_channels,
+                                            owner='CBAM')
+        self.channel_attention = CBAMChannelAttention(in_channels, self.hidden_channels,
                                                       act_cfg, gate_cfg)
         self.spatial_attention = CBAMSpatialAttention(spatial_kernel, gate_cfg)
 
-    def init_weights(self) -> None:
-        """Applies ``init_cfg`` if given; otherwise keeps PyTorch's default
-        init. Not residual, so there is no identity start to restore."""
-        super().init_weights()
+    def _refine(self, x: torch.Tensor):
+        self.check_input(x)
+        refined = x * self.channel_attention(x)  # F' = Mc(F) * F
+        return refined, self.spatial_attention(refined)  # Ms(F'), (N, 1, H, W)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_channels(self, x, self.in_channels)
-        x = x * self.channel_attention(x)
-        return x * self.spatial_attention(x)
+        refined, ms = self._refine(x)
+        return refined * ms  # F'' = Ms(F') * F'
+
+    @torch.no_grad()
+    def attention_maps(self, x: torch.Tensor, *, queries=()) -> List[AttentionMap]:
+        """The spatial gate ``Ms(F')`` (Eq. 3), (B, H, W); no query maps."""
+        return [AttentionMap('spatial gate Ms', self._refine(x)[1][:, 0].float())]

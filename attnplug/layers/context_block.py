@@ -16,20 +16,20 @@ channel. The block is an exact identity at init only with ``fusion_types=('chann
 (the last conv of the transform is zero); ``'channel_mul'`` starts at ``x · sigmoid(0) = x/2``,
 as in the paper and mmcv.
 """
-from typing import Sequence
+from typing import List, Sequence
 
 import torch
 import torch.nn as nn
 from mmengine.model import constant_init, kaiming_init
 
 from ..registry import MODELS
-from .contract import check_channels
+from .base import AttentionMap, AttentionModule
 
 __all__ = ['GlobalContextBlock']
 
 
 @MODELS.register_module()
-class GlobalContextBlock(nn.Module):
+class GlobalContextBlock(AttentionModule):
     """Global context (GC) block (`GCNet <https://arxiv.org/abs/1904.11492>`_).
 
     Shape-preserving: (B, C, H, W) -> (B, C, H, W). Costs O(C·H·W) for the pooling, so it
@@ -38,10 +38,12 @@ class GlobalContextBlock(nn.Module):
     Args:
         in_channels (int): Channels C of the input.
         ratio (float): Bottleneck ratio of the transform, ``planes = int(C * ratio)``
-            (at least 1). Default: 1/16.
+            (at least 1). mmcv's name, kept (attnplug's other layers say ``reduction``,
+            its inverse). Default: 1/16 (mmcv's ``ContextBlock`` has no default).
         pooling_type (str): 'att' (attention pooling) or 'avg'. Default: 'att'.
         fusion_types (Sequence[str]): Any of 'channel_add', 'channel_mul'.
             Default: ('channel_add', ).
+        init_cfg (dict | list[dict], optional): mmengine init config. Default: None.
     """
 
     _abbr_ = 'context_block'
@@ -50,8 +52,9 @@ class GlobalContextBlock(nn.Module):
                  in_channels: int,
                  ratio: float = 1. / 16,
                  pooling_type: str = 'att',
-                 fusion_types: Sequence[str] = ('channel_add', )):
-        super().__init__()
+                 fusion_types: Sequence[str] = ('channel_add', ),
+                 init_cfg=None):
+        super().__init__(in_channels, init_cfg=init_cfg)
         if pooling_type not in ('att', 'avg'):
             raise ValueError(f"GlobalContextBlock: pooling_type must be 'att' or 'avg', "
                              f'got {pooling_type!r}')
@@ -60,7 +63,6 @@ class GlobalContextBlock(nn.Module):
                                    for f in fusion_types):
             raise ValueError(f"GlobalContextBlock: fusion_types must be a non-empty subset of "
                              f"('channel_add', 'channel_mul'), got {fusion_types}")
-        self.in_channels = in_channels
         self.ratio = ratio
         self.planes = max(int(in_channels * ratio), 1)
         self.pooling_type = pooling_type
@@ -71,7 +73,7 @@ class GlobalContextBlock(nn.Module):
                                  if 'channel_add' in fusion_types else None)
         self.channel_mul_conv = (self._transform()
                                  if 'channel_mul' in fusion_types else None)
-        self.init_weights()
+        self.reset_parameters()
 
     def _transform(self) -> nn.Sequential:
         # Indices 0, 1, 3 hold the weights, matching mmcv's keys (2 is the ReLU).
@@ -81,22 +83,26 @@ class GlobalContextBlock(nn.Module):
             nn.ReLU(inplace=True),
             nn.Conv2d(self.planes, self.in_channels, kernel_size=1))
 
-    def init_weights(self) -> None:
+    def reset_parameters(self) -> None:
         """Kaiming (fan-in) init of the attention mask conv; zero the last conv of each
-        transform (an identity with 'channel_add' only)."""
+        transform (an identity with 'channel_add' only). As mmcv's ``reset_parameters``."""
         if self.pooling_type == 'att':
             kaiming_init(self.conv_mask, mode='fan_in')
         for transform in (self.channel_add_conv, self.channel_mul_conv):
             if transform is not None:
                 constant_init(transform[-1], 0)
 
+    def _pooling_weights(self, x: torch.Tensor) -> torch.Tensor:
+        """Eq. 2 of arXiv 1904.11492: ``softmax_j(W_k x_j)`` over all positions j,
+        (B, 1, H·W) fp32."""
+        return self.conv_mask(x).flatten(2).float().softmax(dim=-1)
+
     def spatial_pool(self, x: torch.Tensor) -> torch.Tensor:
         """Global context of each image: (B, C, H, W) -> (B, C, 1, 1)."""
         b, c = x.shape[:2]
         if self.pooling_type == 'avg':
             return x.mean(dim=(2, 3), keepdim=True)
-        # Eq. 2 of arXiv 1904.11492: weights softmax_j(W_k x_j) over all positions j.
-        weights = self.conv_mask(x).flatten(2).float().softmax(dim=-1)  # (B, 1, N)
+        weights = self._pooling_weights(x)  # (B, 1, N)
         context = torch.matmul(x.flatten(2), weights.to(x.dtype).transpose(1, 2))  # (B, C, 1)
         return context.reshape(b, c, 1, 1)
 
@@ -107,7 +113,7 @@ class GlobalContextBlock(nn.Module):
         Returns:
             Tensor: (B, C, H, W).
         """
-        check_channels(self, x, self.in_channels)
+        self.check_input(x)
         context = self.spatial_pool(x)
         out = x
         if self.channel_mul_conv is not None:
@@ -115,6 +121,17 @@ class GlobalContextBlock(nn.Module):
         if self.channel_add_conv is not None:
             out = out + self.channel_add_conv(context)
         return out
+
+    @torch.no_grad()
+    def attention_maps(self, x: torch.Tensor, *, queries=()) -> List[AttentionMap]:
+        """The attention-pooling weights, (B, H, W), summing to 1 per image; none with
+        ``pooling_type='avg'`` (uniform weights show nothing)."""
+        self.check_input(x)
+        if self.pooling_type != 'att':
+            return []
+        b, _, h, w = x.shape
+        return [AttentionMap('context pooling weights',
+                             self._pooling_weights(x).reshape(b, h, w))]
 
     def extra_repr(self) -> str:
         return (f'in_channels={self.in_channels}, planes={self.planes}, '

@@ -22,17 +22,18 @@ Departure from the paper: none in the maths; the hidden width's floor of 8 and
 the bias on ``F1`` are taken from the official code. The output always has
 ``in_channels`` channels (the official code allows a different ``oup``).
 """
+from typing import List, Optional
+
 import torch
 import torch.nn as nn
-from mmengine.model import BaseModule
 
 from ..registry import MODELS
-from ._bricks import ConfigType, build_activation, build_norm
-from .contract import check_channels
+from ._bricks import ConfigType, build_activation, build_norm, hidden_width
+from .base import AttentionMap, AttentionModule
 
 
 @MODELS.register_module()
-class CoordAttention(BaseModule):
+class CoordAttention(AttentionModule):
     """Coordinate Attention (`CA <https://arxiv.org/abs/2103.02907>`_): channel
     attention factorised along H and W. Registered as ``attnplug.CoordAttention``;
     the plugin layer name is ``coord_att``.
@@ -41,8 +42,12 @@ class CoordAttention(BaseModule):
 
     Args:
         in_channels (int): Channels of the input (and output).
-        reduction (int): Reduction ratio ``r``. Default: 32.
-        min_channels (int): Lower bound of the hidden width. Default: 8.
+        reduction (int): Reduction ratio ``r``: the hidden width is
+            ``max(min_hidden_channels, C // r)``. Default: 32.
+        hidden_channels (int, optional): Hidden width, overriding ``reduction``.
+            Default: None.
+        min_hidden_channels (int): Lower bound of the hidden width (8 in the
+            official code). Default: 8.
         norm_cfg (dict): Norm after the shared conv ``F1``. Default: dict(type='BN').
         act_cfg (str | dict): Activation after the norm. Default: dict(type='HSwish').
         gate_cfg (str | dict): Gate of both directional maps.
@@ -56,14 +61,15 @@ class CoordAttention(BaseModule):
     def __init__(self,
                  in_channels: int,
                  reduction: int = 32,
-                 min_channels: int = 8,
+                 hidden_channels: Optional[int] = None,
+                 min_hidden_channels: int = 8,
                  norm_cfg: ConfigType = dict(type='BN'),
                  act_cfg: ConfigType = dict(type='HSwish'),
                  gate_cfg: ConfigType = dict(type='Sigmoid'),
                  init_cfg=None):
-        super().__init__(init_cfg=init_cfg)
-        self.in_channels = in_channels
-        hidden = max(min_channels, in_channels // reduction)
+        super().__init__(in_channels, init_cfg=init_cfg)
+        hidden = self.hidden_channels = hidden_width(in_channels, reduction, hidden_channels,
+                                                     min_hidden_channels, owner='CoordAttention')
         self.conv_shared = nn.Conv2d(in_channels, hidden, 1, bias=True)
         self.norm = build_norm(norm_cfg, hidden)
         self.act = build_activation(act_cfg)
@@ -71,13 +77,9 @@ class CoordAttention(BaseModule):
         self.conv_w = nn.Conv2d(hidden, in_channels, 1, bias=True)
         self.gate = build_activation(gate_cfg)
 
-    def init_weights(self) -> None:
-        """Applies ``init_cfg`` if given; otherwise keeps PyTorch's default
-        init. Not residual, so there is no identity start to restore."""
-        super().init_weights()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_channels(self, x, self.in_channels)
+    def _gates(self, x: torch.Tensor):
+        """``(g^h, g^w)``, (N, C, H, 1) and (N, C, 1, W)."""
+        self.check_input(x)
         h, w = x.shape[2:]
         z_h = x.mean(dim=3, keepdim=True)  # (N, C, H, 1), Eq. 4
         z_w = x.mean(dim=2, keepdim=True).transpose(2, 3)  # (N, C, W, 1), Eq. 5
@@ -85,4 +87,14 @@ class CoordAttention(BaseModule):
         f_h, f_w = torch.split(f, [h, w], dim=2)
         g_h = self.gate(self.conv_h(f_h))  # (N, C, H, 1), Eq. 7
         g_w = self.gate(self.conv_w(f_w)).transpose(2, 3)  # (N, C, 1, W), Eq. 8
+        return g_h, g_w
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        g_h, g_w = self._gates(x)
         return x * g_h * g_w  # Eq. 9
+
+    @torch.no_grad()
+    def attention_maps(self, x: torch.Tensor, *, queries=()) -> List[AttentionMap]:
+        """``g^h · g^w`` averaged over channels, (B, H, W); no query maps."""
+        g_h, g_w = self._gates(x)
+        return [AttentionMap('gate g_h·g_w, channel mean', (g_h * g_w).float().mean(1))]

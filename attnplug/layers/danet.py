@@ -16,7 +16,7 @@ directly. Departures from mmseg: PAM never builds the N×N map (it uses
 key size); CAM's C×C energies are computed in fp32 under autocast (a sum over N products of
 unscaled activations overflows fp16); both can be used as shape-preserving backbone plugins.
 """
-from typing import Optional, Tuple
+from typing import List, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -24,28 +24,28 @@ import torch.nn as nn
 from ..functional.bounded_attention import (DEFAULT_MEMORY_BUDGET, attention,
                                             attention_probs, matmul_fp32)
 from ..registry import MODELS
-from .contract import check_channels
+from .base import AttentionMap, AttentionModule, query_cell, query_label
 from .scale import Scale
 
 __all__ = ['PositionAttention', 'ChannelAttention']
 
 
 @MODELS.register_module()
-class PositionAttention(nn.Module):
+class PositionAttention(AttentionModule):
     """DANet's position attention module (`DANet <https://arxiv.org/abs/1809.02983>`_).
 
     Shape-preserving: (B, C, H, W) -> (B, C, H, W). Query and key have ``channels``
-    channels, the value has C; energies are not scaled (as in the paper).
+    channels, the value has C; energies are not scaled (as in the paper). An identity when
+    built and after ``init_weights()`` (α = 0).
 
     Args:
         in_channels (int): Channels C of the input.
-        channels (int, optional): Query/key channels. Default: ``max(C // 8, 1)``, as mmseg's
-            ``PAM(in_channels, channels)`` with DAHead's ``pam_channels = C / 8``.
+        channels (int, optional): Query/key channels (mmseg's ``PAM`` name for the hidden
+            width). Default: ``max(C // 8, 1)``, as mmseg's ``PAM(in_channels, channels)``
+            with DAHead's ``pam_channels = C / 8``.
         memory_budget (int): Bytes of one fp32 score block. Default: 256 MiB.
         block_size (int, optional): Query rows per attention block (overrides the budget).
-        record_point (tuple[int, int], optional): A ``(row, col)`` query position. When set,
-            every forward stores that pixel's attention over the map, (B, H, W), in
-            ``self.attention_row`` (detached) for visualisation. Default: None.
+        init_cfg (dict | list[dict], optional): mmengine init config. Default: None.
     """
 
     _abbr_ = 'pam'
@@ -55,24 +55,24 @@ class PositionAttention(nn.Module):
                  channels: Optional[int] = None,
                  memory_budget: int = DEFAULT_MEMORY_BUDGET,
                  block_size: Optional[int] = None,
-                 record_point: Optional[Tuple[int, int]] = None):
-        super().__init__()
-        self.in_channels = in_channels
+                 init_cfg=None):
+        super().__init__(in_channels, init_cfg=init_cfg)
         self.channels = channels if channels is not None else max(in_channels // 8, 1)
         self.memory_budget = memory_budget
         self.block_size = block_size
-        self.record_point = record_point
-        self.attention_row: Optional[torch.Tensor] = None
         self.key_project = nn.Conv2d(in_channels, self.channels, 1)
         self.query_project = nn.Conv2d(in_channels, self.channels, 1)
         self.value_project = nn.Conv2d(in_channels, in_channels, 1)
         self.gamma = Scale(0.)
+        self.reset_parameters()
 
-    def init_weights(self) -> None:
+    def reset_parameters(self) -> None:
         """α = 0: the module starts as an identity (the projections keep their init)."""
         self.gamma.reset(0.)
 
     def _qk(self, x: torch.Tensor):
+        """Queries and keys ``B``, ``C`` of Eq. 1, each (B, N, channels)."""
+        self.check_input(x)
         q = self.query_project(x).flatten(2).transpose(1, 2)  # (B, N, c)
         k = self.key_project(x).flatten(2).transpose(1, 2)
         return q, k
@@ -84,65 +84,55 @@ class PositionAttention(nn.Module):
         Returns:
             Tensor: (B, C, H, W).
         """
-        check_channels(self, x, self.in_channels)
         b, c, h, w = x.shape
         q, k = self._qk(x)
         v = self.value_project(x).flatten(2).transpose(1, 2)  # (B, N, C)
         out = attention(q, k, v, scale=1.0, memory_budget=self.memory_budget,
                         block_size=self.block_size)
-        if self.record_point is not None:
-            self.attention_row = self._row(q, k, h, w, self.record_point).detach()
         out = out.transpose(1, 2).reshape(b, c, h, w)
         return self.gamma(out) + x
 
-    @staticmethod
-    def _row(q, k, h, w, point):
-        r, col = point
-        if not (0 <= r < h and 0 <= col < w):
-            raise ValueError(f'PositionAttention: point {point} is outside the {h}x{w} map')
-        idx = r * w + col
-        return attention_probs(q[:, idx:idx + 1], k, scale=1.0).reshape(q.shape[0], h, w)
-
     @torch.no_grad()
-    def attention_map(self, x: torch.Tensor, point: Tuple[int, int]) -> torch.Tensor:
-        """Where the pixel ``point = (row, col)`` looks: its softmax row over all positions.
-
-        Computes one row of the attention (O(N)), never the N×N map.
-
-        Args:
-            x (Tensor): (B, C, H, W), the module's input.
-            point (tuple[int, int]): Query position (row, col).
-
-        Returns:
-            Tensor: (B, H, W) fp32 weights summing to 1 per image.
-        """
-        check_channels(self, x, self.in_channels)
+    def attention_maps(self, x: torch.Tensor, *,
+                       queries: Sequence = ((0.5, 0.5), )) -> List[AttentionMap]:
+        """Where each query pixel looks: its row ``s_j·`` of Eq. 1 over all positions,
+        (B, H, W) fp32 per query, summing to 1. One row each (O(N)), never the N×N map."""
+        b, _, h, w = x.shape
         q, k = self._qk(x)
-        return self._row(q, k, x.shape[2], x.shape[3], point)
+        out = []
+        for point in queries:
+            r, c = query_cell(point, h, w)
+            idx = r * w + c
+            row = attention_probs(q[:, idx:idx + 1], k, scale=1.0)  # unscaled, as forward
+            out.append(AttentionMap(query_label(point), row.reshape(b, h, w), tuple(point)))
+        return out
 
     def extra_repr(self) -> str:
         return f'in_channels={self.in_channels}, channels={self.channels}'
 
 
 @MODELS.register_module()
-class ChannelAttention(nn.Module):
+class ChannelAttention(AttentionModule):
     """DANet's channel attention module (`DANet <https://arxiv.org/abs/1809.02983>`_).
 
     Shape-preserving: (B, C, H, W) -> (B, C, H, W). Builds a C×C affinity (O(C²·N) time,
     O(C²) memory), so any map size is fine.
 
+    It has no spatial map to show (its attention is C×C), so no ``attention_maps``.
+
     Args:
         in_channels (int): Channels C of the input (checked; CAM has no projections).
+        init_cfg (dict | list[dict], optional): mmengine init config. Default: None.
     """
 
     _abbr_ = 'cam'
 
-    def __init__(self, in_channels: int):
-        super().__init__()
-        self.in_channels = in_channels
+    def __init__(self, in_channels: int, init_cfg=None):
+        super().__init__(in_channels, init_cfg=init_cfg)
         self.gamma = Scale(0.)
+        self.reset_parameters()
 
-    def init_weights(self) -> None:
+    def reset_parameters(self) -> None:
         """β = 0: the module starts as an identity."""
         self.gamma.reset(0.)
 
@@ -153,7 +143,7 @@ class ChannelAttention(nn.Module):
         Returns:
             Tensor: (B, C, H, W).
         """
-        check_channels(self, x, self.in_channels)
+        self.check_input(x)
         b, c, h, w = x.shape
         feat = x.flatten(2)  # (B, C, N)
         # Eq. 3: the C×C energies sum N products of unscaled activations. They are formed

@@ -20,11 +20,10 @@ from typing import Optional
 
 import torch
 import torch.nn as nn
-from mmengine.model import BaseModule
 
 from ..registry import MODELS
 from ._bricks import ConfigType, build_activation
-from .contract import check_channels
+from .base import AttentionModule
 
 
 def eca_kernel_size(channels: int, gamma: float = 2, beta: float = 1) -> int:
@@ -34,7 +33,7 @@ def eca_kernel_size(channels: int, gamma: float = 2, beta: float = 1) -> int:
 
 
 @MODELS.register_module()
-class ECA(BaseModule):
+class ECA(AttentionModule):
     """Efficient Channel Attention (`ECA-Net <https://arxiv.org/abs/1910.03151>`_).
     Registered as ``attnplug.ECA``; the plugin layer name is ``eca``.
 
@@ -61,24 +60,18 @@ class ECA(BaseModule):
                  kernel_size: Optional[int] = None,
                  gate_cfg: ConfigType = dict(type='Sigmoid'),
                  init_cfg=None):
-        super().__init__(init_cfg=init_cfg)
+        super().__init__(in_channels, init_cfg=init_cfg)
         if kernel_size is None:
             kernel_size = eca_kernel_size(in_channels, gamma, beta)
         if kernel_size % 2 != 1:
             raise ValueError(f'ECA: kernel_size must be odd, got {kernel_size}')
-        self.in_channels = in_channels
         self.kernel_size = kernel_size
         # one weight vector shared by all channels, no bias (paper Eq. 9)
         self.conv = nn.Conv1d(1, 1, kernel_size, padding=kernel_size // 2, bias=False)
         self.gate = build_activation(gate_cfg)
 
-    def init_weights(self) -> None:
-        """Applies ``init_cfg`` if given; otherwise keeps PyTorch's default
-        init. Not residual, so there is no identity start to restore."""
-        super().init_weights()
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_channels(self, x, self.in_channels)
+        self.check_input(x)
         n, c = x.shape[:2]
         y = x.mean(dim=(2, 3)).view(n, 1, c)  # (N, 1, C): channels as a sequence
         y = self.gate(self.conv(y)).view(n, c, 1, 1)

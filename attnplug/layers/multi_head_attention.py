@@ -22,16 +22,16 @@ the N×N logits for large maps: the absolute / no-encoding case runs the fused
 sizes are equal); the relative case builds the relative logits per block of query rows
 (O(rows · N)) inside the query-chunked path of :func:`attnplug.functional.attention`.
 """
-from typing import Optional
+from typing import List, Optional, Sequence
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import constant_init
 
-from ..functional.bounded_attention import DEFAULT_MEMORY_BUDGET, attention
+from ..functional.bounded_attention import DEFAULT_MEMORY_BUDGET, attention, attention_probs
 from ..registry import MODELS
-from .contract import check_channels
+from .base import AttentionMap, AttentionModule, query_cell, query_label
 
 __all__ = ['MultiHeadSelfAttention2d', 'sinusoidal_position_2d']
 
@@ -69,10 +69,11 @@ def sinusoidal_position_2d(height: int, width: int, channels: int,
 
 
 @MODELS.register_module()
-class MultiHeadSelfAttention2d(nn.Module):
+class MultiHeadSelfAttention2d(AttentionModule):
     """Multi-head self-attention over all positions of a 2D map.
 
-    Shape-preserving: (B, C, H, W) -> (B, C, H, W), ``x + W_o(MHSA(x))``.
+    Shape-preserving: (B, C, H, W) -> (B, C, H, W), ``x + W_o(MHSA(x))``. An identity when
+    built and after ``init_weights()`` (``W_o`` = 0).
 
     Args:
         in_channels (int): Channels C of the input.
@@ -86,6 +87,7 @@ class MultiHeadSelfAttention2d(nn.Module):
         memory_budget (int): Bytes of one fp32 score block of the chunked attention.
             Default: 256 MiB.
         block_size (int, optional): Query rows per attention block (overrides the budget).
+        init_cfg (dict | list[dict], optional): mmengine init config. Default: None.
     """
 
     _abbr_ = 'mhsa'
@@ -99,8 +101,9 @@ class MultiHeadSelfAttention2d(nn.Module):
                  qkv_bias: bool = True,
                  temperature: float = 10000.,
                  memory_budget: int = DEFAULT_MEMORY_BUDGET,
-                 block_size: Optional[int] = None):
-        super().__init__()
+                 block_size: Optional[int] = None,
+                 init_cfg=None):
+        super().__init__(in_channels, init_cfg=init_cfg)
         if pos_encoding not in ('absolute', 'relative', None):
             raise ValueError(f"MultiHeadSelfAttention2d: pos_encoding must be 'absolute', "
                              f"'relative' or None, got {pos_encoding!r}")
@@ -110,7 +113,6 @@ class MultiHeadSelfAttention2d(nn.Module):
                 raise ValueError(f'MultiHeadSelfAttention2d: in_channels={in_channels} is not '
                                  f'divisible by num_heads={num_heads}; set head_channels')
             head_channels = in_channels // num_heads
-        self.in_channels = in_channels
         self.num_heads = num_heads
         self.head_channels = head_channels
         self.pos_encoding = pos_encoding
@@ -124,9 +126,9 @@ class MultiHeadSelfAttention2d(nn.Module):
         if pos_encoding == 'relative':
             self.rel_height = nn.Parameter(torch.empty(2 * max_size - 1, head_channels))
             self.rel_width = nn.Parameter(torch.empty(2 * max_size - 1, head_channels))
-        self.init_weights()
+        self.reset_parameters()
 
-    def init_weights(self) -> None:
+    def reset_parameters(self) -> None:
         """Relative embeddings ~ N(0, d^-1) (BoTNet); zero ``out_proj``: an identity."""
         if self.pos_encoding == 'relative':
             nn.init.normal_(self.rel_height, std=self.head_channels**-0.5)
@@ -138,14 +140,10 @@ class MultiHeadSelfAttention2d(nn.Module):
         b = t.shape[0]
         return t.reshape(b, self.num_heads, self.head_channels, -1).transpose(-2, -1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Args:
-            x (Tensor): (B, C, H, W).
-
-        Returns:
-            Tensor: (B, C, H, W).
-        """
-        check_channels(self, x, self.in_channels)
+    def _attend_inputs(self, x: torch.Tensor):
+        """``(q, k, v, scale, bias)`` of the attention: q, k, v (B, heads, N, d); ``bias`` the
+        relative-logit callable or None."""
+        self.check_input(x)
         b, c, h, w = x.shape
         inner = self.num_heads * self.head_channels
         if self.pos_encoding == 'absolute':
@@ -163,14 +161,39 @@ class MultiHeadSelfAttention2d(nn.Module):
         q, k, v = (self._split_heads(t) for t in (q, k, v))
         if self.pos_encoding == 'relative':
             q = q * self.head_channels**-0.5
-            bias = self._relative_logits(q, h, w)
-            out = attention(q, k, v, scale=1.0, bias=bias, memory_budget=self.memory_budget,
-                            block_size=self.block_size)
-        else:
-            out = attention(q, k, v, memory_budget=self.memory_budget,
-                            block_size=self.block_size)
-        out = out.transpose(-2, -1).reshape(b, inner, h, w)
+            return q, k, v, 1.0, self._relative_logits(q, h, w)
+        return q, k, v, None, None  # scale None: d^-0.5
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Args:
+            x (Tensor): (B, C, H, W).
+
+        Returns:
+            Tensor: (B, C, H, W).
+        """
+        b, _, h, w = x.shape
+        q, k, v, scale, bias = self._attend_inputs(x)
+        out = attention(q, k, v, scale=scale, bias=bias, memory_budget=self.memory_budget,
+                        block_size=self.block_size)
+        out = out.transpose(-2, -1).reshape(b, self.num_heads * self.head_channels, h, w)
         return x + self.out_proj(out)
+
+    @torch.no_grad()
+    def attention_maps(self, x: torch.Tensor, *,
+                       queries: Sequence = ((0.5, 0.5), )) -> List[AttentionMap]:
+        """Where each query pixel looks, averaged over the heads, (B, H, W) fp32 per query,
+        summing to 1. One row per head (O(N)), never the N×N map."""
+        b, _, h, w = x.shape
+        q, k, _, scale, bias = self._attend_inputs(x)
+        out = []
+        for point in queries:
+            r, c = query_cell(point, h, w)
+            idx = r * w + c
+            probs = attention_probs(q[:, :, idx:idx + 1], k, scale=scale,
+                                    bias=None if bias is None else bias(idx, idx + 1))
+            out.append(AttentionMap(query_label(point) + f', mean of {self.num_heads} heads',
+                                    probs.mean(dim=1).reshape(b, h, w), tuple(point)))
+        return out
 
     def _relative_logits(self, q: torch.Tensor, h: int, w: int):
         """A ``bias(start, stop)`` callable giving the relative logits of query rows

@@ -23,16 +23,16 @@ The attention itself runs through :func:`attnplug.functional.attention`, so no N
 built for large maps (mmcv's builds it): the dot-product mode is computed as
 ``θ (φᵀ g) / N`` in O(N), the others by fused or query-chunked attention.
 """
-from typing import Optional
+from typing import List, Optional, Sequence
 
 import torch
 import torch.nn as nn
 from mmengine.model import constant_init, normal_init
 
-from ..functional.bounded_attention import DEFAULT_MEMORY_BUDGET, attention
+from ..functional.bounded_attention import DEFAULT_MEMORY_BUDGET, attention, attention_probs
 from ..registry import MODELS
 from ._bricks import build_norm
-from .contract import check_channels
+from .base import AttentionMap, AttentionModule, query_cell, query_label
 
 __all__ = ['NonLocal2d']
 
@@ -75,7 +75,7 @@ class _Conv1x1(nn.Module):
 
 
 @MODELS.register_module()
-class NonLocal2d(nn.Module):
+class NonLocal2d(AttentionModule):
     """Non-local block (`Non-local Neural Networks <https://arxiv.org/abs/1711.07971>`_).
 
     Shape-preserving: (B, C, H, W) -> (B, C, H, W), ``out = x + W_z(y)``. ``W_z``
@@ -99,6 +99,11 @@ class NonLocal2d(nn.Module):
         memory_budget (int): Bytes of one fp32 score block of the chunked attention.
             Default: 256 MiB.
         block_size (int, optional): Query rows per attention block (overrides the budget).
+        init_cfg (dict | list[dict], optional): mmengine init config. Default: None.
+
+    mmcv's constructor order is ``(in_channels, sub_sample, conv_cfg, **kwargs)``; this one
+    follows attnplug's (``in_channels``, then the width ``reduction``). Pass the options by
+    keyword, as every mmcv / mmseg config does.
     """
 
     _abbr_ = 'nonlocal_block'
@@ -114,8 +119,9 @@ class NonLocal2d(nn.Module):
                  std: float = 0.01,
                  zeros_init: bool = True,
                  memory_budget: int = DEFAULT_MEMORY_BUDGET,
-                 block_size: Optional[int] = None):
-        super().__init__()
+                 block_size: Optional[int] = None,
+                 init_cfg=None):
+        super().__init__(in_channels, init_cfg=init_cfg)
         if mode not in ('embedded_gaussian', 'gaussian', 'dot_product'):
             raise ValueError(f"NonLocal2d: mode must be 'embedded_gaussian', 'gaussian' or "
                              f"'dot_product', got {mode!r} ('concatenation' builds an N×N "
@@ -123,7 +129,6 @@ class NonLocal2d(nn.Module):
         if conv_cfg is not None and conv_cfg.get('type') not in ('Conv2d', 'Conv'):
             raise ValueError(f'NonLocal2d: only conv_cfg=None or dict(type="Conv2d") is '
                              f'supported, got {conv_cfg}')
-        self.in_channels = in_channels
         self.reduction = reduction
         self.inter_channels = max(in_channels // reduction, 1)
         self.use_scale = use_scale
@@ -142,15 +147,16 @@ class NonLocal2d(nn.Module):
         elif sub_sample:
             self.phi = pool
         self.conv_out = _Conv1x1(self.inter_channels, in_channels, norm_cfg=norm_cfg)
-        self.init_weights()
+        self.reset_parameters()
 
     @staticmethod
     def _maybe_pooled(proj: nn.Module, pool: Optional[nn.Module]) -> nn.Module:
         # Same nesting as mmcv (``g.0.conv.weight`` with sub-sampling) for key compatibility.
         return nn.Sequential(proj, pool) if pool is not None else proj
 
-    def init_weights(self) -> None:
-        """Normal init of the embeddings; zero ``W_z`` so that the block is an identity."""
+    def reset_parameters(self) -> None:
+        """Normal init of the embeddings; zero ``W_z`` so that the block is an identity
+        (mmcv's ``init_weights(std, zeros_init)``)."""
         for name in ('g', 'theta', 'phi'):
             m = getattr(self, name, None)
             if isinstance(m, nn.Sequential):
@@ -173,15 +179,10 @@ class NonLocal2d(nn.Module):
             return x
         return module(x)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Args:
-            x (Tensor): (B, C, H, W).
-
-        Returns:
-            Tensor: (B, C, H, W).
-        """
-        check_channels(self, x, self.in_channels)
-        b, _, h, w = x.shape
+    def _attend_inputs(self, x: torch.Tensor):
+        """``(q, k, v, scale)`` of Eq. 1: q (B, N, c), k and v (B, Nk, c) (Nk = N / 4 with
+        ``sub_sample``), and the energies' factor."""
+        self.check_input(x)
         value = self._keys(self.g, x)
         if self.mode == 'gaussian':
             query = x
@@ -191,16 +192,43 @@ class NonLocal2d(nn.Module):
             key = self._keys(self.phi, x)
         # (B, c, H, W) -> (B, N, c)
         q, k, v = (t.flatten(2).transpose(1, 2) for t in (query, key, value))
-        if self.mode == 'dot_product':
-            y = attention(q, k, v, scale=1.0, mode='dot_product',
-                          memory_budget=self.memory_budget, block_size=self.block_size)
-        else:
-            scale = q.shape[-1]**-0.5 if (self.mode == 'embedded_gaussian'
-                                          and self.use_scale) else 1.0
-            y = attention(q, k, v, scale=scale, memory_budget=self.memory_budget,
-                          block_size=self.block_size)
+        scale = q.shape[-1]**-0.5 if (self.mode == 'embedded_gaussian'
+                                      and self.use_scale) else 1.0
+        return q, k, v, scale, key.shape[2:]
+
+    @property
+    def _attention_mode(self) -> str:
+        return 'dot_product' if self.mode == 'dot_product' else 'softmax'
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Args:
+            x (Tensor): (B, C, H, W).
+
+        Returns:
+            Tensor: (B, C, H, W).
+        """
+        b, _, h, w = x.shape
+        q, k, v, scale, _ = self._attend_inputs(x)
+        y = attention(q, k, v, scale=scale, mode=self._attention_mode,
+                      memory_budget=self.memory_budget, block_size=self.block_size)
         y = y.transpose(1, 2).reshape(b, self.inter_channels, h, w)
         return x + self.conv_out(y)
+
+    @torch.no_grad()
+    def attention_maps(self, x: torch.Tensor, *,
+                       queries: Sequence = ((0.5, 0.5), )) -> List[AttentionMap]:
+        """Where each query pixel looks: its row ``f(x_i, ·) / C(x)`` of Eq. 1, (B, h, w)
+        fp32 per query on the key grid (half size with ``sub_sample``). It sums to 1 except
+        in ``'dot_product'`` mode (``C(x) = N``, no softmax). O(N) per query."""
+        b, _, h, w = x.shape
+        q, k, _, scale, key_hw = self._attend_inputs(x)
+        out = []
+        for point in queries:
+            r, c = query_cell(point, h, w)
+            idx = r * w + c
+            row = attention_probs(q[:, idx:idx + 1], k, scale=scale, mode=self._attention_mode)
+            out.append(AttentionMap(query_label(point), row.reshape(b, *key_hw), tuple(point)))
+        return out
 
     def extra_repr(self) -> str:
         return (f'in_channels={self.in_channels}, mode={self.mode!r}, '

@@ -13,17 +13,18 @@ Departures from the paper: ``W1``/``W2`` are 1x1 convs with bias; ``fusion``
 also offers ``'max'`` (element-wise max), the aggregation the authors found
 best in the journal extension (Roy et al., IEEE TMI 2019, arXiv 1808.08127).
 """
+from typing import List, Optional
+
 import torch
 import torch.nn as nn
-from mmengine.model import BaseModule
 
 from ..registry import MODELS
-from ._bricks import ConfigType, build_activation
-from .contract import check_channels
+from ._bricks import ConfigType, build_activation, hidden_width
+from .base import AttentionMap, AttentionModule
 
 
 @MODELS.register_module()
-class SCSE(BaseModule):
+class SCSE(AttentionModule):
     """Concurrent spatial and channel SE (`scSE <https://arxiv.org/abs/1803.02579>`_).
     Registered as ``attnplug.SCSE``; the plugin layer name is ``scse``.
 
@@ -31,7 +32,10 @@ class SCSE(BaseModule):
 
     Args:
         in_channels (int): Channels of the input (and output).
-        reduction (int): Reduction ratio of the channel SE. Default: 2.
+        reduction (int): Reduction ratio of the channel SE (hidden width
+            ``max(C // r, 1)``). Default: 2.
+        hidden_channels (int, optional): Hidden width of the channel SE, overriding
+            ``reduction``. Default: None.
         fusion (str): How the two recalibrated features are combined:
             ``'add'`` (the paper) or ``'max'``. Default: 'add'.
         act_cfg (str | dict): Activation inside the channel SE.
@@ -46,32 +50,38 @@ class SCSE(BaseModule):
     def __init__(self,
                  in_channels: int,
                  reduction: int = 2,
+                 hidden_channels: Optional[int] = None,
                  fusion: str = 'add',
                  act_cfg: ConfigType = dict(type='ReLU'),
                  gate_cfg: ConfigType = dict(type='Sigmoid'),
                  init_cfg=None):
-        super().__init__(init_cfg=init_cfg)
+        super().__init__(in_channels, init_cfg=init_cfg)
         if fusion not in ('add', 'max'):
             raise ValueError(f"SCSE: fusion must be 'add' or 'max', got {fusion!r}")
-        self.in_channels = in_channels
         self.fusion = fusion
-        hidden = max(in_channels // reduction, 1)
+        hidden = self.hidden_channels = hidden_width(in_channels, reduction, hidden_channels,
+                                                     owner='SCSE')
         self.channel_fc1 = nn.Conv2d(in_channels, hidden, 1, bias=True)
         self.channel_act = build_activation(act_cfg)
         self.channel_fc2 = nn.Conv2d(hidden, in_channels, 1, bias=True)
         self.spatial_conv = nn.Conv2d(in_channels, 1, 1, bias=True)
         self.gate = build_activation(gate_cfg)
 
-    def init_weights(self) -> None:
-        """Applies ``init_cfg`` if given; otherwise keeps PyTorch's default
-        init. Not residual, so there is no identity start to restore."""
-        super().init_weights()
+    def _spatial_gate(self, x: torch.Tensor) -> torch.Tensor:
+        """sSE's weights ``sigmoid(Conv1x1(U))``, (N, 1, H, W)."""
+        return self.gate(self.spatial_conv(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_channels(self, x, self.in_channels)
+        self.check_input(x)
         s = x.mean(dim=(2, 3), keepdim=True)
         channel = x * self.gate(self.channel_fc2(self.channel_act(self.channel_fc1(s))))
-        spatial = x * self.gate(self.spatial_conv(x))
+        spatial = x * self._spatial_gate(x)
         if self.fusion == 'max':
             return torch.maximum(channel, spatial)
         return channel + spatial
+
+    @torch.no_grad()
+    def attention_maps(self, x: torch.Tensor, *, queries=()) -> List[AttentionMap]:
+        """The spatial gate of sSE, (B, H, W); no query maps."""
+        self.check_input(x)
+        return [AttentionMap('spatial gate (sSE)', self._spatial_gate(x)[:, 0].float())]

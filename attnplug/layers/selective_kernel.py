@@ -29,21 +29,22 @@ Departures from the paper:
 * The fc ``W`` and ``A_m`` are bias-free 1x1 convs, ``A_m`` stacked in one conv.
   The BN in the fuse step normalises a ``(N, d, 1, 1)`` descriptor, so training
   needs a batch > 1 per device (or set ``attn_norm_cfg``).
+* Argument names follow attnplug's one vocabulary: the fuse width ``d`` is
+  ``hidden_channels`` and its floor ``L`` is ``min_hidden_channels``.
 * The softmax runs in fp32 (under autocast too).
 """
 from typing import Optional
 
 import torch
 import torch.nn as nn
-from mmengine.model import BaseModule
 
 from ..registry import MODELS
-from ._bricks import ConfigType, build_activation, build_norm
-from .contract import check_channels
+from ._bricks import ConfigType, build_activation, build_norm, hidden_width
+from .base import AttentionModule
 
 
 @MODELS.register_module()
-class SKConv(BaseModule):
+class SKConv(AttentionModule):
     """Selective Kernel convolution (`SKNet <https://arxiv.org/abs/1903.06586>`_),
     a drop-in for a "same"-padded kxk conv. Registered as ``attnplug.SKConv`` (a
     conv layer for ``build_conv_layer`` and a ResNet ``dcn=`` slot).
@@ -58,7 +59,7 @@ class SKConv(BaseModule):
 
     Args:
         in_channels (int): Input channels.
-        out_channels (int): Output channels.
+        out_channels (int): Output channels (required: a conv layer, not a plugin).
         kernel_size (int): Odd kernel size of every branch. Default: 3.
         stride (int): Stride of every branch. Default: 1.
         padding (int): Must equal ``dilation * (kernel_size - 1) // 2``
@@ -69,10 +70,11 @@ class SKConv(BaseModule):
         bias (bool): Bias of the branch convs (redundant before BN).
             Default: False.
         num_branches (int): Number of branches ``M``. Default: 2.
-        reduction (int): Reduction ratio ``r`` of the fuse fc. Default: 16.
-        min_attn_channels (int): ``L``, lower bound of the fuse width ``d``.
+        reduction (int): Reduction ratio ``r`` of the fuse fc:
+            ``d = max(out_channels // r, L)``. Default: 16.
+        hidden_channels (int, optional): ``d`` set explicitly. Default: None.
+        min_hidden_channels (int): ``L``, lower bound of the fuse width ``d``.
             Default: 32.
-        attn_channels (int, optional): ``d`` set explicitly. Default: None.
         norm_cfg (dict): Norm of each branch. Default: dict(type='BN').
         act_cfg (str | dict): Activation of each branch and of the fuse fc.
             Default: dict(type='ReLU').
@@ -93,13 +95,13 @@ class SKConv(BaseModule):
                  bias: bool = False,
                  num_branches: int = 2,
                  reduction: int = 16,
-                 min_attn_channels: int = 32,
-                 attn_channels: Optional[int] = None,
+                 hidden_channels: Optional[int] = None,
+                 min_hidden_channels: int = 32,
                  norm_cfg: ConfigType = dict(type='BN'),
                  act_cfg: ConfigType = dict(type='ReLU'),
                  attn_norm_cfg: ConfigType = None,
                  init_cfg=None):
-        super().__init__(init_cfg=init_cfg)
+        super().__init__(in_channels, init_cfg=init_cfg)
         if isinstance(kernel_size, (tuple, list)):
             if len(set(kernel_size)) != 1:
                 raise ValueError(f'SKConv: square kernels only, got kernel_size={kernel_size}')
@@ -116,7 +118,6 @@ class SKConv(BaseModule):
         if in_channels % groups or out_channels % groups:
             raise ValueError(f'SKConv: groups={groups} must divide in_channels={in_channels} '
                              f'and out_channels={out_channels}')
-        self.in_channels = in_channels
         self.out_channels = out_channels
         self.num_branches = num_branches
         # attributes a conv slot's owner may read
@@ -135,22 +136,20 @@ class SKConv(BaseModule):
                               bias=bias), build_norm(norm_cfg, out_channels),
                     build_activation(act_cfg)))
 
-        if attn_channels is None:
-            attn_channels = max(out_channels // reduction, min_attn_channels)
-        self.attn_channels = attn_channels
-        self.fc_reduce = nn.Conv2d(out_channels, attn_channels, 1, bias=False)
-        self.fc_norm = build_norm(norm_cfg if attn_norm_cfg is None else attn_norm_cfg,
-                                  attn_channels)
+        hidden = self.hidden_channels = hidden_width(out_channels, reduction, hidden_channels,
+                                                     min_hidden_channels, owner='SKConv')
+        self.fc_reduce = nn.Conv2d(out_channels, hidden, 1, bias=False)
+        self.fc_norm = build_norm(norm_cfg if attn_norm_cfg is None else attn_norm_cfg, hidden)
         self.fc_act = build_activation(act_cfg)
-        self.fc_select = nn.Conv2d(attn_channels, out_channels * num_branches, 1, bias=False)
+        self.fc_select = nn.Conv2d(hidden, out_channels * num_branches, 1, bias=False)
 
-    def init_weights(self) -> None:
-        """Applies ``init_cfg`` if given; otherwise keeps PyTorch's default
-        init (a conv replacement has no identity start)."""
-        super().init_weights()
+    @classmethod
+    def for_channels(cls, in_channels: int) -> 'SKConv':
+        """A shape-preserving SK conv (``out_channels = in_channels``), e.g. for a benchmark."""
+        return cls(in_channels, in_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_channels(self, x, self.in_channels)
+        self.check_input(x)
         feats = torch.stack([branch(x) for branch in self.branches], dim=1)  # (N, M, C, H, W)
         s = feats.sum(dim=1).mean(dim=(2, 3), keepdim=True)  # fuse, Eq. 1-2
         z = self.fc_act(self.fc_norm(self.fc_reduce(s)))  # Eq. 3

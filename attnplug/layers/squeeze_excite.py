@@ -21,15 +21,14 @@ from typing import Optional
 
 import torch
 import torch.nn as nn
-from mmengine.model import BaseModule
 
 from ..registry import MODELS
-from ._bricks import ConfigType, build_activation, make_divisible
-from .contract import check_channels
+from ._bricks import ConfigType, build_activation, hidden_width
+from .base import AttentionModule
 
 
 @MODELS.register_module()
-class SqueezeExcitation(BaseModule):
+class SqueezeExcitation(AttentionModule):
     """Squeeze-and-Excitation channel attention (`SENet
     <https://arxiv.org/abs/1709.01507>`_). Registered as
     ``attnplug.SqueezeExcitation``; the plugin layer name is ``se``.
@@ -69,23 +68,17 @@ class SqueezeExcitation(BaseModule):
                  act_cfg: ConfigType = dict(type='ReLU'),
                  gate_cfg: ConfigType = dict(type='Sigmoid'),
                  init_cfg=None):
-        super().__init__(init_cfg=init_cfg)
-        self.in_channels = in_channels
-        if hidden_channels is None:
-            hidden_channels = make_divisible(in_channels // reduction, divisor)
-        self.hidden_channels = hidden_channels
+        super().__init__(in_channels, init_cfg=init_cfg)
+        self.hidden_channels = hidden_width(in_channels, reduction, hidden_channels,
+                                            divisor=divisor, owner='SqueezeExcitation')
+        hidden_channels = self.hidden_channels
         self.fc1 = nn.Conv2d(in_channels, hidden_channels, 1, bias=True)
         self.act = build_activation(act_cfg)
         self.fc2 = nn.Conv2d(hidden_channels, in_channels, 1, bias=True)
         self.gate = build_activation(gate_cfg)
 
-    def init_weights(self) -> None:
-        """Applies ``init_cfg`` if given; otherwise keeps PyTorch's default
-        init. Not residual, so there is no identity start to restore."""
-        super().init_weights()
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_channels(self, x, self.in_channels)
+        self.check_input(x)
         s = x.mean(dim=(2, 3), keepdim=True)  # squeeze, Eq. 2
         s = self.gate(self.fc2(self.act(self.fc1(s))))  # excitation, Eq. 3
         return x * s  # Eq. 4

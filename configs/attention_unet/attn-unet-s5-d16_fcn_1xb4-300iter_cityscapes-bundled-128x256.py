@@ -4,4 +4,4 @@ model = dict(
     backbone=dict(
         type='attnplug.AttentionUNet',
         attention_gates=True,
-        gate_cfg=dict(inter_channels=None)))
+        gate_cfg=dict(hidden_channels=None)))

@@ -10,16 +10,81 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def png_is_not_blank(path) -> None:
-    """Assert a PNG exists, has pixel variance and many distinct colours."""
+def _colour_layer_spread(img, input_box, map_box, alpha, marks, mark_radius):
+    """How much the colour a map panel lays over the image varies, in grey levels.
+
+    A map panel is ``alpha * colours + (1 - alpha) * image`` and the input panel shows the same
+    image, so ``(map - (1 - alpha) * input) / alpha`` recovers the colour layer. A blank map (a
+    constant, or no overlay at all) leaves a constant layer. The layer is smoothed (Gaussian,
+    9×9) first, so that resampling noise along the image's edges in a matplotlib panel does not
+    count (a blank map measured 1-3 grey levels after smoothing, real maps 65-97). The query
+    markers, drawn on the input and on query maps, are masked out.
+    """
     import cv2
 
-    assert Path(path).is_file(), f'{path} was not written'
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    assert img is not None and img.size > 0, f'{path} is not a readable image'
-    assert float(img.std()) > 10.0, f'{path} is nearly uniform (std {img.std():.2f})'
+    def crop(box):
+        y0, x0, y1, x1 = box
+        return img[y0 + 2:y1 - 2, x0 + 2:x1 - 2].astype(np.float64)
+
+    panel, base = crop(map_box), crop(input_box)
+    if base.shape != panel.shape:
+        base = cv2.resize(base, (panel.shape[1], panel.shape[0]), interpolation=cv2.INTER_AREA)
+    colour = cv2.GaussianBlur((panel - (1 - alpha) * base) / alpha, (9, 9), 0)
+    keep = np.ones(panel.shape[:2], bool)
+    for fx, fy in marks:
+        cy, cx = int(fy * panel.shape[0]), int(fx * panel.shape[1])
+        keep[max(cy - mark_radius, 0):cy + mark_radius + 1,
+             max(cx - mark_radius, 0):cx + mark_radius + 1] = False
+    return float(colour[keep].std(axis=0).max())
+
+
+def png_is_not_blank(path, input_box, map_boxes, alpha, marks=(), mark_radius=14,
+                     min_spread=20.0) -> None:
+    """Assert an attention figure exists, is not blank as a whole, and that every attention-map
+    panel carries a non-constant map of its own.
+
+    Args:
+        path (str | ndarray): The PNG, or the RGB/BGR image itself.
+        input_box (tuple): ``(y0, x0, y1, x1)`` of the input-image panel.
+        map_boxes (list[tuple]): The boxes of the map panels (at least one).
+        alpha (float): The weight of the colour map over the image.
+        marks (list[tuple]): Query points, (x, y) fractions of a panel, masked out.
+    """
+    import cv2
+
+    if isinstance(path, np.ndarray):
+        img, name = path, 'image'
+    else:
+        assert Path(path).is_file(), f'{path} was not written'
+        img, name = cv2.imread(str(path), cv2.IMREAD_COLOR), path
+    assert img is not None and img.size > 0, f'{name} is not a readable image'
+    assert float(img.std()) > 10.0, f'{name} is nearly uniform (std {img.std():.2f})'
     colours = np.unique(img.reshape(-1, 3), axis=0)
-    assert len(colours) > 200, f'{path} has only {len(colours)} distinct colours'
+    assert len(colours) > 200, f'{name} has only {len(colours)} distinct colours'
+    assert map_boxes, f'{name}: no attention-map panel to check'
+    for i, box in enumerate(map_boxes):
+        spread = _colour_layer_spread(img, input_box, box, alpha, marks, mark_radius)
+        assert spread > min_spread, (
+            f'{name}: map panel {i} at {box} is blank: the colour it lays over the image '
+            f'varies by {spread:.2f} grey levels (at most {min_spread})')
+
+
+def grid_panel_boxes(img, image_hw, ncols=4, title_lines=2):
+    """The panel boxes of a :func:`attnplug.analysis.overlay.compose_grid` image whose panels
+    have the aspect of an ``image_hw`` image: the layout is solved from the grid's width and
+    checked against its height; empty (white) cells are dropped."""
+    from attnplug.analysis.overlay import grid_boxes
+
+    pad = 4
+    pw = (img.shape[1] - pad) // ncols - pad
+    ph = int(round(pw * image_hw[0] / image_hw[1]))
+    _, first_row = grid_boxes((ph, pw), ncols, ncols, title_lines)
+    cell_h = first_row[0][2]  # pad + title strip + panel = one row of cells
+    nrows = (img.shape[0] - pad) // cell_h
+    (height, width), boxes = grid_boxes((ph, pw), nrows * ncols, ncols, title_lines)
+    assert (height, width) == img.shape[:2], (
+        f'grid {img.shape[:2]} does not have the layout of {nrows}x{ncols} panels of {ph}x{pw}')
+    return [b for b in boxes if (img[b[0]:b[2], b[1]:b[3]] != 255).any()]
 
 
 @pytest.fixture(scope='session')

@@ -21,6 +21,7 @@ _spec = importlib.util.spec_from_file_location('analysis_conftest',
 _conftest = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_conftest)
 png_is_not_blank = _conftest.png_is_not_blank
+grid_panel_boxes = _conftest.grid_panel_boxes
 
 
 def test_registered_under_attnplug_scope():
@@ -114,10 +115,13 @@ def test_fake_runner_draws_and_removes_hooks():
     grid = runner.visualizer.images[('attention_batch0_0', 7)]
     # input + CBAM gate + two PAM query maps = 4 panels of 36x60 in one row
     assert grid.dtype == np.uint8 and grid.shape[1] > 4 * 60
-    assert grid.std() > 10 and len(np.unique(grid.reshape(-1, 3), axis=0)) > 200
+    boxes = grid_panel_boxes(grid, (36, 60), ncols=4)
+    assert len(boxes) == 4 and boxes[0][2] - boxes[0][0] == 36
+    png_is_not_blank(grid, boxes[0], boxes[1:], alpha=0.5, marks=[(0.5, 0.5), (0.1, 0.9)],
+                     mark_radius=8)
 
 
-def test_runner_val_loop_writes_local_pngs(tiny_config, tmp_path):
+def test_runner_val_loop_writes_local_pngs(tiny_config, tiny_data, tmp_path):
     """A real mmengine Runner val loop on the tiny config: PNGs land in the LocalVisBackend
     directory and are not blank."""
     from mmengine.config import Config
@@ -137,12 +141,19 @@ def test_runner_val_loop_writes_local_pngs(tiny_config, tmp_path):
     pngs = sorted(glob.glob(str(tmp_path / '*' / 'vis_data' / 'vis_image' / 'attention_*.png')))
     assert len(pngs) == 1, pngs  # max_images=1 of the 2 val images
     assert 'leftImg8bit' in pngs[0]  # named after the image
-    png_is_not_blank(pngs[0])
+    img = cv2.imread(pngs[0], cv2.IMREAD_COLOR)
+    val = sorted(glob.glob(str(tiny_data / 'cityscapes/leftImg8bit/val/*/*.png')))
+    image_hw = cv2.imread(val[0]).shape[:2]  # the panels keep the images' aspect
+    boxes = grid_panel_boxes(img, image_hw, ncols=4)
+    # input + 4 CBAM gates (c4, c5: two blocks each) + 1 PAM query map
+    assert len(boxes) == 6, boxes
+    png_is_not_blank(pngs[0], boxes[0], boxes[1:], alpha=0.5, marks=[(0.3, 0.6)],
+                     mark_radius=8)
     model = runner.model
     assert not any(m._forward_hooks for m in model.modules())
 
 
-def test_runner_val_loop_writes_tensorboard_images(tiny_config, tmp_path):
+def test_runner_val_loop_writes_tensorboard_images(tiny_config, tiny_data, tmp_path):
     """With TensorboardVisBackend configured, the same grids reach a TensorBoard event file as
     image summaries of the input's size, readable by TensorBoard's own loader."""
     pytest.importorskip('tensorboard')
@@ -169,4 +180,7 @@ def test_runner_val_loop_writes_tensorboard_images(tiny_config, tmp_path):
     # input + one PAM query map side by side, each at least the 64x128 val image
     assert image.width >= 2 * 128 and image.height >= 64, (image.width, image.height)
     decoded = cv2.imdecode(np.frombuffer(image.encoded_image_string, np.uint8), cv2.IMREAD_COLOR)
-    assert decoded.std() > 10
+    val = sorted(glob.glob(str(tiny_data / 'cityscapes/leftImg8bit/val/*/*.png')))
+    boxes = grid_panel_boxes(decoded, cv2.imread(val[0]).shape[:2], ncols=2)
+    assert len(boxes) == 2, boxes
+    png_is_not_blank(decoded, boxes[0], boxes[1:], alpha=0.5, marks=[(0.5, 0.5)], mark_radius=8)

@@ -1,5 +1,7 @@
-"""Attention / gate maps recomputed from a module's input (attnplug.analysis.attention_maps)
-and their overlays (attnplug.analysis.overlay), checked against brute-force formulas."""
+"""Attention / gate maps through the layers' own ``attention_maps`` (attnplug.analysis.
+attention_maps only finds layers, captures their inputs and calls it) and their overlays
+(attnplug.analysis.overlay), checked against brute-force formulas and against each layer's
+real forward (the output at a query pixel is rebuilt from its map)."""
 import numpy as np
 import pytest
 import torch
@@ -12,17 +14,15 @@ from attnplug.functional.criss_cross import criss_cross_attention, criss_cross_e
 from attnplug.layers import (BAM, CBAM, SCSE, AttentionGate, ChannelAttention, CoordAttention,
                              CrissCrossAttention, GlobalContextBlock, MultiHeadSelfAttention2d,
                              NonLocal2d, PositionAttention, SqueezeExcitation)
+from attnplug.layers.base import AttentionMap
+from attnplug.testing import perturb
 
 H, W = 7, 9  # odd, non-square
 
 
 def _randomise(module, seed=0):
     """Non-trivial weights (the layers start as identities / zero gammas)."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(torch.randn(p.shape, generator=gen) * 0.5)
-    return module.eval()
+    return perturb(module, seed=seed, std=0.5).eval()
 
 
 def _x(c=16, b=2, seed=1):
@@ -125,6 +125,81 @@ def test_mhsa_row_matches_its_own_forward(pos):
     v = m.qkv(x)[:, 16:].flatten(2)  # (B, d, N), values are not position-encoded
     expect = torch.einsum('bn,bdn->bd', amap.maps.reshape(2, -1), v.detach())
     torch.testing.assert_close(seen['y'][:, :, r, c], expect, rtol=1e-4, atol=1e-5)
+
+
+def test_non_local_map_rebuilds_its_forward_at_the_query():
+    """Σ_j a_j g(x_j) with the map's weights is what the block's forward feeds W_z at the
+    query pixel (Eq. 1), in every mode, with and without sub-sampling."""
+    for mode, sub_sample in [('embedded_gaussian', True), ('gaussian', False),
+                             ('dot_product', False)]:
+        m = _randomise(NonLocal2d(16, mode=mode, sub_sample=sub_sample))
+        x = _x()
+        point = (0.7, 0.2)
+        (amap, ) = m.attention_maps(x, queries=[point])
+        seen = {}
+        handle = m.conv_out.register_forward_pre_hook(lambda mod, i: seen.update(y=i[0]))
+        with torch.no_grad():
+            m(x)
+            value = m._keys(m.g, x).flatten(2)  # (B, c, Nk)
+        handle.remove()
+        r, c = grid_point(point, H, W)
+        rebuilt = torch.einsum('bn,bcn->bc', amap.maps.flatten(1), value)
+        torch.testing.assert_close(seen['y'][:, :, r, c], rebuilt, rtol=1e-4, atol=1e-5)
+
+
+def test_criss_cross_map_rebuilds_its_forward_at_the_query():
+    """One pass: x + γ Σ_u A_u V_u at the query, with A the map's weights on its cross."""
+    m = _randomise(CrissCrossAttention(16, reduction=4))
+    x = _x()
+    point = (0.4, 0.9)
+    (amap, ) = m.attention_maps(x, queries=[point])
+    with torch.no_grad():
+        out = m(x)
+        value = m.value_conv(x).flatten(2)
+    r, c = grid_point(point, H, W)
+    rebuilt = x[:, :, r, c] + m.gamma.scale * torch.einsum('bn,bcn->bc', amap.maps.flatten(1),
+                                                          value)
+    torch.testing.assert_close(out[:, :, r, c], rebuilt, rtol=1e-4, atol=1e-5)
+
+
+def test_gate_maps_are_what_the_forward_multiplies_by():
+    """SCSE's spatial half and CoordAttention's gates, rebuilt into the forward's output."""
+    x = _x()
+    scse = _randomise(SCSE(16, reduction=4))
+    (amap, ) = scse.attention_maps(x)
+    with torch.no_grad():
+        s = x.mean(dim=(2, 3), keepdim=True)
+        channel = x * scse.gate(scse.channel_fc2(scse.channel_act(scse.channel_fc1(s))))
+        torch.testing.assert_close(scse(x), channel + x * amap.maps[:, None])
+    bam = _randomise(BAM(16, reduction=4))
+    with torch.no_grad():
+        bam.gamma.scale.fill_(1.0)
+        attention = bam._attention(x)
+        torch.testing.assert_close(bam(x), x + x * attention)
+    (amap, ) = bam.attention_maps(x)
+    torch.testing.assert_close(amap.maps, attention.mean(1))
+
+
+class _ThirdPartyGate(nn.Module):
+    """Not an attnplug layer: it implements the protocol and nothing else."""
+
+    def forward(self, x):
+        return x * torch.sigmoid(x.mean(1, keepdim=True))
+
+    def attention_maps(self, x, *, queries=()):
+        return [AttentionMap('mean gate', torch.sigmoid(x.mean(1)))]
+
+
+def test_any_module_with_the_method_is_drawn():
+    net = nn.Sequential(nn.Conv2d(3, 4, 1), _ThirdPartyGate())
+    x = torch.randn(2, 3, H, W)
+    assert [n for n, _ in find_modules(net)] == ['1']
+    with AttentionRecorder(net) as rec:
+        with torch.no_grad():
+            net(x)
+    (amap, ) = rec.maps()
+    assert (amap.module, amap.type, amap.label) == ('1', '_ThirdPartyGate', 'mean gate')
+    torch.testing.assert_close(amap.maps, torch.sigmoid(net[0](x).mean(1)).detach())
 
 
 def _dense_cc(m, x):

@@ -52,7 +52,7 @@ def test_contract_with_a_fixed_gating_signal():
 
 
 def test_matches_the_paper_equations_with_g_upsampled():
-    m = _module(inter_channels=8).eval()
+    m = _module(hidden_channels=8).eval()
     x, g = torch.randn(2, CX, 23, 31), torch.randn(2, CG, 12, 16)
     with torch.no_grad():
         g_up = F.interpolate(g, size=(23, 31), mode='bilinear', align_corners=False)
@@ -63,15 +63,15 @@ def test_matches_the_paper_equations_with_g_upsampled():
         torch.testing.assert_close(m(x, g), expected, atol=1e-5, rtol=1e-5)
 
 
-def test_records_the_last_attention_only_when_asked():
+def test_attention_maps_give_the_forward_alpha():
+    """The protocol's map is the alpha the forward multiplies the skip with."""
     x, g = torch.randn(1, CX, 9, 11), torch.randn(1, CG, 5, 6)
-    m = _module()
-    m(x, g)
-    assert m.last_attention is None
-    m = _module(record_attention=True)
+    m = _module().eval()
     out, alpha = m(x, g, return_attention=True)
-    assert m.last_attention is not None and not m.last_attention.requires_grad
-    torch.testing.assert_close(m.last_attention, alpha.detach())
+    (amap, ) = m.attention_maps(x, g)
+    assert amap.query is None and amap.label == 'gate alpha' and not amap.maps.requires_grad
+    torch.testing.assert_close(amap.maps, alpha[:, 0].detach())
+    torch.testing.assert_close(out, x * amap.maps[:, None])
 
 
 def test_onnx_parity_with_two_inputs():
@@ -90,10 +90,10 @@ def test_onnx_parity_with_two_inputs():
 
 def test_build_paths():
     built = MODELS.build(dict(type='AttentionGate', in_channels=8, gating_channels=4))
-    assert isinstance(built, AttentionGate) and built.inter_channels == 4
+    assert isinstance(built, AttentionGate) and built.hidden_channels == 4
     from mmcv.cnn import build_plugin_layer
     name, layer = build_plugin_layer(dict(type='attnplug.AttentionGate', gating_channels=CG,
-                                          inter_channels=6), in_channels=CX)
+                                          hidden_channels=6), in_channels=CX)
     assert name == 'attention_gate' and layer.theta_x.out_channels == 6
 
 

@@ -15,7 +15,7 @@ def _module(gamma=None, **kwargs):
     m = BAM(in_channels=C, **kwargs)
     if gamma is not None:  # leave the identity start, so the attention matters
         with torch.no_grad():
-            m.gamma.fill_(gamma)
+            m.gamma.scale.fill_(gamma)
     return m
 
 
@@ -56,7 +56,7 @@ def test_onnx_parity():
 def test_matches_the_paper_equations():
     m = _module(zero_init=False, reduction=4).eval()
     m.init_weights()
-    assert m.gamma.item() == 1.0
+    assert m.gamma.scale.item() == 1.0
     x = torch.randn(2, C, 11, 9)
     with torch.no_grad():
         mc = m.channel_branch(x.mean(dim=(2, 3), keepdim=True))
@@ -95,7 +95,7 @@ def test_gradients():
     x = torch.randn(2, C, 6, 7)
     m(x).square().sum().backward()
     # at the identity start only gamma learns ...
-    assert m.gamma.grad.abs().item() > 0
+    assert m.gamma.scale.grad.abs().item() > 0
     # ... and once gamma is non-zero every parameter does
     m = _module(gamma=0.5).train()
     m(x).square().sum().backward()

@@ -4,7 +4,7 @@ import torch
 
 from attnplug.layers import GlobalContextBlock
 from attnplug.testing import (assert_amp_finite, assert_deterministic, assert_identity_at_init,
-                              assert_onnx_parity, assert_shape_preserved)
+                              assert_onnx_parity, assert_shape_preserved, perturb)
 
 
 @pytest.fixture(autouse=True)
@@ -22,12 +22,6 @@ CONFIGS = [
 ]
 
 
-def _perturb(module, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(torch.randn(p.shape, generator=g) * 0.3)
-    return module
 
 
 def naive_gc(m, x):
@@ -50,7 +44,7 @@ def naive_gc(m, x):
 @pytest.mark.parametrize('cfg', CONFIGS)
 def test_matches_mmcv_with_copied_weights(cfg):
     from mmcv.cnn import ContextBlock
-    ref = _perturb(ContextBlock(C, ratio=1. / 4, **cfg)).eval()
+    ref = perturb(ContextBlock(C, ratio=1. / 4, **cfg)).eval()
     ours = GlobalContextBlock(in_channels=C, ratio=1. / 4, **cfg).eval()
     ours.load_state_dict(ref.state_dict())  # strict: same keys and shapes
     for size in ((23, 31), (1, 5)):
@@ -64,7 +58,7 @@ def test_matches_mmcv_with_copied_weights(cfg):
 
 @pytest.mark.parametrize('cfg', CONFIGS)
 def test_contract(cfg):
-    m = _perturb(GlobalContextBlock(C, **cfg))
+    m = perturb(GlobalContextBlock(C, **cfg))
     assert_shape_preserved(m, C)
     assert_amp_finite(m, C)
     assert_deterministic(m, C)
@@ -80,7 +74,7 @@ def test_contract(cfg):
 def test_onnx_parity():
     pytest.importorskip('onnxruntime')
     cfg = dict(pooling_type='att', fusion_types=('channel_add', 'channel_mul'))
-    assert_onnx_parity(_perturb(GlobalContextBlock(C, **cfg)).eval(), C)
+    assert_onnx_parity(perturb(GlobalContextBlock(C, **cfg)).eval(), C)
 
 
 def test_build_plugin_layer_and_resnet_position():

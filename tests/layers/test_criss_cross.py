@@ -5,7 +5,7 @@ import torch
 from attnplug.layers import CrissCrossAttention
 from attnplug.testing import (assert_amp_finite, assert_deterministic, assert_identity_at_init,
                               assert_no_quadratic_tensor, assert_onnx_parity,
-                              assert_shape_preserved)
+                              assert_shape_preserved, perturb)
 
 
 @pytest.fixture(autouse=True)
@@ -17,17 +17,11 @@ def _seed_every_test():
 C = 32
 
 
-def _perturb(module, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(torch.randn(p.shape, generator=g) * 0.3)
-    return module
 
 
 def _mmcv_reference():
     from mmcv.ops import CrissCrossAttention as MMCVCrissCrossAttention
-    return _perturb(MMCVCrissCrossAttention(C)).eval()
+    return perturb(MMCVCrissCrossAttention(C)).eval()
 
 
 @pytest.mark.parametrize('size', [(23, 31), (7, 7), (1, 5), (5, 1)])
@@ -42,9 +36,24 @@ def test_one_pass_matches_mmcv_with_copied_weights(size):
         torch.testing.assert_close(ours(x), expected, atol=1e-4, rtol=0)
 
 
-def test_recurrence_two_is_mmcv_applied_twice():
+def test_defaults_are_mmcv_one_pass():
+    """A config that swaps mmcv's type for attnplug's gets mmcv's module: one pass."""
+    import inspect
+
+    from mmcv.ops import CrissCrossAttention as MMCVCrissCrossAttention
     ref = _mmcv_reference()
     ours = CrissCrossAttention(C).eval()
+    assert ours.recurrence == 1
+    assert list(inspect.signature(MMCVCrissCrossAttention).parameters) == ['in_channels']
+    ours.load_state_dict(ref.state_dict())
+    x = torch.randn(2, C, 23, 31)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), ref(x), atol=1e-4, rtol=0)
+
+
+def test_recurrence_two_is_mmcv_applied_twice():
+    ref = _mmcv_reference()
+    ours = CrissCrossAttention(C, recurrence=2).eval()
     assert ours.recurrence == 2
     ours.load_state_dict(ref.state_dict())
     x = torch.randn(2, C, 23, 31)
@@ -56,7 +65,7 @@ def test_recurrence_two_is_mmcv_applied_twice():
 
 @pytest.mark.parametrize('recurrence', [1, 2])
 def test_contract(recurrence):
-    m = _perturb(CrissCrossAttention(C, recurrence=recurrence))
+    m = perturb(CrissCrossAttention(C, recurrence=recurrence))
     assert_shape_preserved(m, C)
     assert_amp_finite(m, C)
     assert_deterministic(m, C)
@@ -65,7 +74,7 @@ def test_contract(recurrence):
 
 def test_onnx_parity_dynamo():
     pytest.importorskip('onnxruntime')
-    assert_onnx_parity(_perturb(CrissCrossAttention(C)).eval(), C)
+    assert_onnx_parity(perturb(CrissCrossAttention(C, recurrence=2)).eval(), C)
 
 
 @pytest.mark.filterwarnings('ignore')
@@ -73,7 +82,7 @@ def test_onnx_legacy_exporter():
     """mmcv's torch.diag mask fails the TorchScript exporter; the arange mask does not."""
     ort = pytest.importorskip('onnxruntime')
     import io
-    m = _perturb(CrissCrossAttention(C)).eval()
+    m = perturb(CrissCrossAttention(C, recurrence=2)).eval()
     x = torch.randn(1, C, 23, 31)
     buf = io.BytesIO()
     torch.onnx.export(m, (x, ), buf, opset_version=17, dynamo=False, input_names=['x'])
@@ -116,5 +125,6 @@ def test_gradient_reaches_every_weight_after_a_step():
 
 def test_never_builds_n_by_n():
     """At 40×40 (N = 1600) the energies are N·(H+W), no op output has N² elements."""
-    largest = assert_no_quadratic_tensor(_perturb(CrissCrossAttention(C)), C, size=(40, 40))
+    largest = assert_no_quadratic_tensor(perturb(CrissCrossAttention(C, recurrence=2)), C,
+                                         size=(40, 40))
     assert largest < 1600 * 80 * 8  # (B, H, W, H+W) energies or (B, C, H, W) maps

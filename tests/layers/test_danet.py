@@ -5,7 +5,7 @@ import torch
 from attnplug.layers import ChannelAttention, PositionAttention
 from attnplug.testing import (assert_amp_finite, assert_deterministic, assert_identity_at_init,
                               assert_no_quadratic_tensor, assert_onnx_parity,
-                              assert_shape_preserved)
+                              assert_shape_preserved, perturb)
 
 
 @pytest.fixture(autouse=True)
@@ -17,12 +17,6 @@ def _seed_every_test():
 C = 32
 
 
-def _perturb(module, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(torch.randn(p.shape, generator=g) * 0.3)
-    return module
 
 
 def naive_pam(m, x):
@@ -38,7 +32,7 @@ def naive_pam(m, x):
 
 def test_pam_matches_mmseg_with_copied_weights():
     from mmseg.models.decode_heads.da_head import PAM
-    ref = _perturb(PAM(C, C // 8)).eval()
+    ref = perturb(PAM(C, C // 8)).eval()
     ours = PositionAttention(in_channels=C).eval()
     assert ours.channels == C // 8
     ours.load_state_dict(ref.state_dict())  # strict: the keys of mmseg's PAM
@@ -56,7 +50,7 @@ def test_pam_matches_mmseg_with_copied_weights():
 def test_pam_chunked_path_equals_naive_formula():
     """A budget of 40 query rows at N = 23·31 = 713: 18 blocks, no N×N matrix."""
     x = torch.randn(2, C, 23, 31)
-    ours = _perturb(PositionAttention(C, memory_budget=4 * 2 * 713 * 40)).eval()
+    ours = perturb(PositionAttention(C, memory_budget=4 * 2 * 713 * 40)).eval()
     with torch.no_grad():
         torch.testing.assert_close(ours(x), naive_pam(ours, x), atol=1e-4, rtol=0)
         ours.block_size = 100
@@ -91,7 +85,7 @@ def test_dahead_modules_load_mmseg_dahead_weights():
                                         (PositionAttention, dict(block_size=100))],
                          ids=['pam', 'cam', 'pam-checkpointed-blocks'])
 def test_contract(cls, kwargs):
-    m = _perturb(cls(C, **kwargs))
+    m = perturb(cls(C, **kwargs))
     assert_shape_preserved(m, C)
     assert_amp_finite(m, C)
     assert_deterministic(m, C)
@@ -103,25 +97,29 @@ def test_contract(cls, kwargs):
                          ids=['pam', 'cam', 'pam-8-blocks'])
 def test_onnx_parity(cls, kwargs):
     pytest.importorskip('onnxruntime')
-    assert_onnx_parity(_perturb(cls(C, **kwargs)).eval(), C)
+    assert_onnx_parity(perturb(cls(C, **kwargs)).eval(), C)
 
 
 def test_attention_row_for_visualisation():
-    m = _perturb(PositionAttention(C)).eval()
+    m = perturb(PositionAttention(C)).eval()
     x = torch.randn(2, C, 9, 13)
-    row = m.attention_map(x, (4, 7))
-    assert row.shape == (2, 9, 13)
+    point = ((7 + 0.5) / 13, (4 + 0.5) / 9)  # (x, y) fractions of the cell (row 4, col 7)
+    (amap, ) = m.attention_maps(x, queries=[point])
+    row = amap.maps
+    assert row.shape == (2, 9, 13) and amap.query == point
     torch.testing.assert_close(row.sum((1, 2)), torch.ones(2))
     q = m.query_project(x).flatten(2).transpose(1, 2)
     k = m.key_project(x).flatten(2)
     full = (q @ k).softmax(-1)  # (B, N, N)
     torch.testing.assert_close(row.flatten(1), full[:, 4 * 13 + 7], atol=1e-5, rtol=0)
-    m.record_point = (4, 7)
+    # the map is the forward's attention: the output at the query is x + α Σ_j s_j D_j (Eq. 2)
     with torch.no_grad():
-        m(x)
-    torch.testing.assert_close(m.attention_row, row)
-    with pytest.raises(ValueError, match='outside'):
-        m.attention_map(x, (9, 0))
+        out = m(x)
+        v = m.value_project(x).flatten(2)  # (B, C, N)
+    rebuilt = x[:, :, 4, 7] + m.gamma.scale * torch.einsum('bn,bcn->bc', row.flatten(1), v)
+    torch.testing.assert_close(out[:, :, 4, 7], rebuilt, atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match='fractions'):
+        m.attention_maps(x, queries=[(1.5, 0.0)])
 
 
 def test_build_plugin_layer():
@@ -159,7 +157,7 @@ def test_gradient_reaches_every_weight_after_a_step(cls):
                                         (ChannelAttention, {})], ids=['pam', 'cam'])
 def test_never_builds_n_by_n(cls, kwargs):
     """At 40×40 (N = 1600) no op output, forward or backward, has N² elements."""
-    assert_no_quadratic_tensor(_perturb(cls(C, **kwargs)), C, size=(40, 40))
+    assert_no_quadratic_tensor(perturb(cls(C, **kwargs)), C, size=(40, 40))
 
 
 def test_pam_default_budget_builds_one_block_when_it_fits():

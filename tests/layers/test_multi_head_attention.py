@@ -6,7 +6,7 @@ from attnplug.layers import MultiHeadSelfAttention2d
 from attnplug.layers.multi_head_attention import sinusoidal_position_2d
 from attnplug.testing import (assert_amp_finite, assert_deterministic, assert_identity_at_init,
                               assert_no_quadratic_tensor, assert_onnx_parity,
-                              assert_shape_preserved)
+                              assert_shape_preserved, perturb)
 
 
 @pytest.fixture(autouse=True)
@@ -18,12 +18,6 @@ def _seed_every_test():
 C = 32
 
 
-def _perturb(module, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(torch.randn(p.shape, generator=g) * 0.3)
-    return module
 
 
 def naive_mhsa(m, x):
@@ -57,7 +51,7 @@ def naive_mhsa(m, x):
 @pytest.mark.parametrize('pos', ['absolute', 'relative', None])
 @pytest.mark.parametrize('size', [(11, 13), (1, 5), (7, 7)])
 def test_equals_naive_formula(pos, size):
-    m = _perturb(MultiHeadSelfAttention2d(in_channels=C, num_heads=4, pos_encoding=pos,
+    m = perturb(MultiHeadSelfAttention2d(in_channels=C, num_heads=4, pos_encoding=pos,
                                           max_size=16)).eval()
     x = torch.randn(2, C, *size)
     with torch.no_grad():
@@ -70,7 +64,7 @@ def test_equals_naive_formula(pos, size):
 
 def test_relative_logits_are_built_per_block():
     """With a small budget no bias block spans all N query rows."""
-    m = _perturb(MultiHeadSelfAttention2d(C, num_heads=2, pos_encoding='relative',
+    m = perturb(MultiHeadSelfAttention2d(C, num_heads=2, pos_encoding='relative',
                                           max_size=32, memory_budget=4 * 2 * 2 * 600 * 64))
     x = torch.randn(2, C, 20, 30)  # N = 600: 64-row blocks
     shapes = []
@@ -103,7 +97,7 @@ def test_sinusoidal_encoding_is_size_independent():
 
 @pytest.mark.parametrize('pos', ['absolute', 'relative'])
 def test_contract(pos):
-    m = _perturb(MultiHeadSelfAttention2d(C, num_heads=4, pos_encoding=pos, max_size=32))
+    m = perturb(MultiHeadSelfAttention2d(C, num_heads=4, pos_encoding=pos, max_size=32))
     assert_shape_preserved(m, C)
     assert_amp_finite(m, C)
     assert_deterministic(m, C)
@@ -113,7 +107,7 @@ def test_contract(pos):
 @pytest.mark.parametrize('pos,block_size', [('absolute', None), ('relative', 100)])
 def test_onnx_parity(pos, block_size):
     pytest.importorskip('onnxruntime')
-    m = _perturb(MultiHeadSelfAttention2d(C, num_heads=4, pos_encoding=pos, max_size=32,
+    m = perturb(MultiHeadSelfAttention2d(C, num_heads=4, pos_encoding=pos, max_size=32,
                                           block_size=block_size))
     assert_onnx_parity(m.eval(), C)
 
@@ -122,7 +116,7 @@ def test_onnx_parity(pos, block_size):
 def test_gradients_equal_naive_formula(pos):
     """Backward through the fused / block-recomputed path equals the plain N×N autograd."""
     torch.manual_seed(0)
-    m = _perturb(MultiHeadSelfAttention2d(C, num_heads=4, pos_encoding=pos, max_size=16,
+    m = perturb(MultiHeadSelfAttention2d(C, num_heads=4, pos_encoding=pos, max_size=16,
                                           block_size=25))
     x = torch.randn(2, C, 9, 11, requires_grad=True)
     wgt = torch.randn(2, C, 9, 11)
@@ -187,4 +181,4 @@ def test_never_builds_n_by_n(pos):
     """At 40×40 (N = 1600) no op output, forward or backward, has N² elements: the fused SDPA
     kernel (absolute / none) or 200-row blocks of relative logits."""
     m = MultiHeadSelfAttention2d(C, num_heads=4, pos_encoding=pos, max_size=40, block_size=200)
-    assert_no_quadratic_tensor(_perturb(m), C, size=(40, 40))
+    assert_no_quadratic_tensor(perturb(m), C, size=(40, 40))

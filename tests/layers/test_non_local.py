@@ -5,7 +5,7 @@ import torch
 from attnplug.layers import NonLocal2d
 from attnplug.testing import (assert_amp_finite, assert_deterministic, assert_identity_at_init,
                               assert_no_quadratic_tensor, assert_onnx_parity,
-                              assert_shape_preserved)
+                              assert_shape_preserved, perturb)
 
 
 @pytest.fixture(autouse=True)
@@ -17,18 +17,6 @@ def _seed_every_test():
 C = 16
 
 
-def _perturb(module, seed=0):
-    """Random weights everywhere (a zero-init block would make every comparison trivial)."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(torch.randn(p.shape, generator=g) * 0.3)
-        for name, buf in module.named_buffers():
-            if name.endswith('running_var'):
-                buf.copy_(torch.rand(buf.shape, generator=g) + 0.5)
-            elif name.endswith('running_mean'):
-                buf.copy_(torch.randn(buf.shape, generator=g) * 0.1)
-    return module
 
 
 def naive_non_local(m, x):
@@ -56,7 +44,7 @@ def naive_non_local(m, x):
 def test_matches_mmcv_with_copied_weights(mode, sub_sample):
     from mmcv.cnn import NonLocal2d as MMCVNonLocal2d
     torch.manual_seed(0)
-    ref = _perturb(MMCVNonLocal2d(C, mode=mode, sub_sample=sub_sample)).eval()
+    ref = perturb(MMCVNonLocal2d(C, mode=mode, sub_sample=sub_sample)).eval()
     ours = NonLocal2d(in_channels=C, mode=mode, sub_sample=sub_sample).eval()
     ours.load_state_dict(ref.state_dict())  # strict: same keys and shapes
     x = torch.randn(2, C, 23, 31)
@@ -72,7 +60,7 @@ def test_matches_mmcv_with_copied_weights(mode, sub_sample):
 @pytest.mark.parametrize('norm_cfg', [dict(type='BN'), dict(type='GN', num_groups=4)])
 def test_matches_mmcv_with_norm_and_without_scale(norm_cfg):
     from mmcv.cnn import NonLocal2d as MMCVNonLocal2d
-    ref = _perturb(MMCVNonLocal2d(C, reduction=4, use_scale=False, norm_cfg=norm_cfg)).eval()
+    ref = perturb(MMCVNonLocal2d(C, reduction=4, use_scale=False, norm_cfg=norm_cfg)).eval()
     ours = NonLocal2d(C, reduction=4, use_scale=False, norm_cfg=norm_cfg).eval()
     assert set(ours.state_dict()) == set(ref.state_dict())
     ours.load_state_dict(ref.state_dict())
@@ -83,7 +71,7 @@ def test_matches_mmcv_with_norm_and_without_scale(norm_cfg):
 
 @pytest.mark.parametrize('mode', ['embedded_gaussian', 'dot_product'])
 def test_chunked_path_equals_naive_formula(mode):
-    m = _perturb(NonLocal2d(C, mode=mode, block_size=16)).eval()
+    m = perturb(NonLocal2d(C, mode=mode, block_size=16)).eval()
     x = torch.randn(2, C, 11, 13)  # N = 143: 9 blocks, the last one 15 rows
     with torch.no_grad():
         torch.testing.assert_close(m(x), naive_non_local(m, x), atol=1e-4, rtol=0)
@@ -92,7 +80,7 @@ def test_chunked_path_equals_naive_formula(mode):
 @pytest.mark.parametrize('kwargs', [dict(), dict(mode='dot_product', sub_sample=True),
                                     dict(norm_cfg=dict(type='BN'))])
 def test_contract(kwargs):
-    m = _perturb(NonLocal2d(C, **kwargs))
+    m = perturb(NonLocal2d(C, **kwargs))
     assert_shape_preserved(m, C)
     assert_amp_finite(m, C)
     assert_deterministic(m, C)
@@ -102,7 +90,7 @@ def test_contract(kwargs):
 @pytest.mark.parametrize('mode', ['embedded_gaussian', 'dot_product'])
 def test_onnx_parity(mode):
     pytest.importorskip('onnxruntime')
-    assert_onnx_parity(_perturb(NonLocal2d(C, mode=mode)).eval(), C)
+    assert_onnx_parity(perturb(NonLocal2d(C, mode=mode)).eval(), C)
 
 
 def test_build_plugin_layer_and_resnet_position():
@@ -157,6 +145,6 @@ def test_gradient_reaches_every_weight_after_a_step():
 def test_never_builds_n_by_n(kwargs):
     """At 40×40 (N = 1600) no op output has N² elements: inference (fused SDPA for the
     embedded Gaussian) and training (200-row blocks, recomputed in the backward)."""
-    m = _perturb(NonLocal2d(C, **kwargs))
+    m = perturb(NonLocal2d(C, **kwargs))
     assert_no_quadratic_tensor(m, C, size=(40, 40), grad=False)
     assert_no_quadratic_tensor(m, C, size=(40, 40), grad=True)

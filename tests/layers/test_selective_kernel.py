@@ -40,7 +40,7 @@ def test_output_shape_equals_the_replaced_conv(stride, dilation):
 
 
 def test_matches_the_paper_equations():
-    m = _module(groups=4, num_branches=3, attn_channels=8).eval()
+    m = _module(groups=4, num_branches=3, hidden_channels=8).eval()
     with torch.no_grad():  # non-trivial BN statistics everywhere
         for bn in m.modules():
             if isinstance(bn, nn.BatchNorm2d):
@@ -61,7 +61,7 @@ def test_matches_the_paper_equations():
 
 
 def test_attention_width_and_bad_arguments():
-    assert _module(C, 64).attn_channels == 32  # d = max(64 / 16, L=32)
+    assert _module(C, 64).hidden_channels == 32  # d = max(64 / 16, L=32)
     assert _module(C, 1024).fc_reduce.out_channels == 64
     with pytest.raises(ValueError, match='padding'):
         _module(padding=2)  # not the "same" padding of dilation 1

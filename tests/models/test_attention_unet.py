@@ -230,18 +230,22 @@ def test_gate_maps_api():
     assert len(outs) == 5 and all(live[k].requires_grad for k in live)
     assert all(not m.requires_grad for m in ours.gate_maps().values())
     ours.record_gates = False
-    assert all(g.last_attention is None for g in ours.gates.values())
+    with pytest.raises(RuntimeError, match='not being recorded'):
+        ours.gate_maps()  # the maps kept so far are dropped
     with pytest.raises(RuntimeError, match='attention_gates=False'):
         AttentionUNet(attention_gates=False, **TINY).gate_maps()
     # recording from the config
-    assert AttentionUNet(record_gates=True, **TINY).gates['0'].record_attention
+    recording = AttentionUNet(record_gates=True, **TINY).eval()
+    with torch.no_grad():
+        recording(x)
+    assert list(recording.gate_maps()) == [0, 1, 2, 3]
 
 
 # ---------------------------------------------------------------- options and errors
 def test_gate_cfg_options():
-    ours = AttentionUNet(gate_cfg=dict(inter_channels=3), **TINY)
+    ours = AttentionUNet(gate_cfg=dict(hidden_channels=3), **TINY)
     assert [g.theta_x.out_channels for g in ours.gates.values()] == [3, 3, 3, 3]
-    ours = AttentionUNet(gate_cfg=dict(inter_channels=[1, 2, 3, 4]), **TINY)
+    ours = AttentionUNet(gate_cfg=dict(hidden_channels=[1, 2, 3, 4]), **TINY)
     assert [g.theta_x.out_channels for g in ours.gates.values()] == [1, 2, 3, 4]
     ours = AttentionUNet(**TINY)  # default: half the skip's channels
     assert [g.theta_x.out_channels for g in ours.gates.values()] == [2, 4, 8, 16]
@@ -257,8 +261,8 @@ def test_gate_cfg_options():
     (dict(gate_cfg=dict(in_channels=8)), ValueError, "gate_cfg must not set 'in_channels'"),
     (dict(gate_cfg=dict(inter_chanels=8)), ValueError,
      r"unknown key\(s\) \['inter_chanels'\].*accepted keys"),
-    (dict(gate_cfg=dict(inter_channels=[4, 4])), ValueError,
-     r"gate_cfg\['inter_channels'\] has 2 entries, expected one per decoder level \(4"),
+    (dict(gate_cfg=dict(hidden_channels=[4, 4])), ValueError,
+     r"gate_cfg\['hidden_channels'\] has 2 entries, expected one per decoder level \(4"),
     (dict(gate_cfg=dict(type='NoSuchGate')), KeyError, 'NoSuchGate'),
 ])
 def test_bad_options_fail_clearly(kwargs, error, match):

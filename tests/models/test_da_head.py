@@ -8,11 +8,10 @@ import torch
 from mmengine.structures import PixelData
 from mmseg.models.decode_heads import DAHead as MMSegDAHead
 from mmseg.structures import SegDataSample
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from attnplug.layers import ChannelAttention, PositionAttention
 from attnplug.models.decode_heads import DAHead
-from attnplug.testing import randomise
+from attnplug.testing import largest_tensor, randomise
 
 attention_module = importlib.import_module('attnplug.functional.bounded_attention')
 IN, CH, PAM, CLS = 8, 16, 4, 5
@@ -83,21 +82,6 @@ def test_losses_match_mmseg_in_training_mode_and_gradients_flow():
     assert ours.pam.gamma.scale.grad.abs() > 0 and ours.cam.gamma.scale.grad.abs() > 0
 
 
-class _LargestTensor(TorchDispatchMode):
-    """Records the largest number of elements of any tensor an op returns."""
-
-    def __init__(self):
-        super().__init__()
-        self.numel = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        for t in out if isinstance(out, (tuple, list)) else (out, ):
-            if isinstance(t, torch.Tensor):
-                self.numel = max(self.numel, t.numel())
-        return out
-
-
 def test_position_attention_is_chunked_under_a_small_budget(monkeypatch):
     """A budget of 40 query rows at N = 23·31 = 713: 18 score blocks, no tensor of N×N
     elements, and still mmseg's outputs."""
@@ -116,17 +100,17 @@ def test_position_attention_is_chunked_under_a_small_budget(monkeypatch):
     inputs = [torch.randn(b, IN, h, w)]
     with torch.no_grad():
         expected = ref(inputs)
-        with _LargestTensor() as probe:
+        with largest_tensor() as probe:
             got = ours(inputs)
     assert len(blocks) == math.ceil(n / rows) and max(blocks) == rows
-    assert probe.numel <= b * rows * n < n * n
+    assert probe.largest <= b * rows * n < n * n
     for e, g in zip(expected, got):
         torch.testing.assert_close(g, e, atol=1e-4, rtol=0)
 
     # The probe does see an N×N map: mmseg's PAM builds one.
-    with torch.no_grad(), _LargestTensor() as probe:
+    with torch.no_grad(), largest_tensor() as probe:
         ref(inputs)
-    assert probe.numel >= b * n * n
+    assert probe.largest >= b * n * n
 
 
 def test_block_size_overrides_the_budget(monkeypatch):

@@ -4,7 +4,7 @@ Config::
 
     custom_hooks = [
         dict(type='attnplug.AttentionMapHook',
-             modules=['CBAM', 'AttentionGate', 'PositionAttention'],  # class or name patterns
+             modules=['CBAM', 'AttentionGate', 'PositionAttention'],  # default: all ('*')
              query_points=[(0.5, 0.5), (0.25, 0.6)],  # (x, y) fractions of the image
              interval=1,      # every n-th val/test batch
              max_images=4)    # per val/test run
@@ -16,18 +16,21 @@ Config::
                                     dict(type='TensorboardVisBackend')])
 
 For a drawn batch the hook puts forward hooks on the matched modules and on the model's data
-preprocessor (:class:`attnplug.analysis.attention_maps.AttentionRecorder`), lets the runner's
-``test_step`` run, removes the hooks, recomputes each module's maps from the input it saw and
-writes one grid per image through ``runner.visualizer.add_image``: the input image (with the
+preprocessor (:class:`attnplug.analysis.attention_maps.AttentionRecorder`, entered in
+``before_*_iter`` and closed in ``after_*_iter`` through an ``ExitStack``, or at the end of the
+loop if the step failed), lets the runner's ``test_step`` run, removes the hooks, asks each
+module for its maps of the input it saw (the layers' own ``attention_maps``) and writes one
+grid per image through ``runner.visualizer.add_image``: the input image (with the
 query points marked) and one colour-mapped overlay per map, titled with the module's name and
 the map's value range. Batches that are not drawn run without any hook.
 """
+from contextlib import ExitStack
 from typing import List, Optional, Sequence, Tuple
 
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
-from ...analysis.attention_maps import DEFAULT_MODULES, AttentionRecorder
+from ...analysis.attention_maps import ALL_MODULES, AttentionRecorder
 from ...analysis.overlay import compose_grid, draw_query, overlay
 from ...registry import HOOKS
 
@@ -82,8 +85,8 @@ class AttentionMapHook(Hook):
 
     Args:
         modules (sequence[str]): Class names or (shell-style) module-name patterns, see
-            :func:`attnplug.analysis.attention_maps.find_modules`. Default: every module type
-            attnplug can draw.
+            :func:`attnplug.analysis.attention_maps.find_modules`. Default: ``('*', )``, every
+            module that implements ``attention_maps``.
         query_points (sequence[tuple[float, float]]): (x, y) fractions of the image for the
             position-dependent attention (position, non-local, multi-head, criss-cross).
             Default: ((0.5, 0.5), ), the image centre.
@@ -99,7 +102,7 @@ class AttentionMapHook(Hook):
     priority = 'LOW'
 
     def __init__(self,
-                 modules: Sequence[str] = DEFAULT_MODULES,
+                 modules: Sequence[str] = ALL_MODULES,
                  query_points: Sequence[Sequence[float]] = ((0.5, 0.5), ),
                  interval: int = 1,
                  max_images: int = 4,
@@ -127,6 +130,7 @@ class AttentionMapHook(Hook):
         self.phases = tuple(phases)
         self.name_prefix = name_prefix
         self._recorder: Optional[AttentionRecorder] = None
+        self._hooks: Optional[ExitStack] = None  # the recorder's forward hooks, while open
         self._drawn = 0
         self._warned = set()
 
@@ -134,11 +138,25 @@ class AttentionMapHook(Hook):
     def _start(self, runner) -> None:
         self._drawn = 0
 
+    def _close(self) -> None:
+        """Remove the recorder's forward hooks (idempotent)."""
+        hooks, self._hooks = self._hooks, None
+        if hooks is not None:
+            hooks.close()
+
     def before_val_epoch(self, runner) -> None:
         self._start(runner)
 
     def before_test_epoch(self, runner) -> None:
         self._start(runner)
+
+    def after_val_epoch(self, runner, metrics=None) -> None:
+        self._close()  # a step that raised never reached after_val_iter
+        self._recorder = None
+
+    def after_test_epoch(self, runner, metrics=None) -> None:
+        self._close()
+        self._recorder = None
 
     def _warn_once(self, key: str, msg: str) -> None:
         if key not in self._warned:
@@ -151,16 +169,18 @@ class AttentionMapHook(Hook):
             return
         recorder = AttentionRecorder(runner.model, self.modules)
         if not recorder.modules:
-            self._warn_once('none', f'no module of the model matches {list(self.modules)}; '
-                            'nothing is drawn')
+            self._warn_once('none', f'no module of the model matches {list(self.modules)} '
+                            'and implements attention_maps(); nothing is drawn')
             return
-        self._recorder = recorder.__enter__()
+        self._close()
+        self._hooks = ExitStack()
+        self._recorder = self._hooks.enter_context(recorder)
 
     def _after(self, runner, batch_idx: int, data_batch, outputs) -> None:
         recorder, self._recorder = self._recorder, None
+        self._close()
         if recorder is None:
             return
-        recorder.remove()
         for name, n in recorder.calls.items():
             if n > 1:
                 self._warn_once(f'calls:{name}', f'{name} ran {n} times for one batch '

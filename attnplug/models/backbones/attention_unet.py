@@ -75,8 +75,8 @@ class AttentionUNet(UNet):
             one bool per decoder level ``0 .. num_stages - 2``, finest first.
             Default: True.
         gate_cfg (dict, optional): Arguments of every gate, e.g.
-            ``dict(inter_channels=None, act_cfg=dict(type='ReLU'))``.
-            ``inter_channels`` may be an int, None (``skip_channels // 2`` per
+            ``dict(hidden_channels=None, act_cfg=dict(type='ReLU'))``.
+            ``hidden_channels`` may be an int, None (``skip_channels // 2`` per
             level) or one value per decoder level. ``type`` picks another gate
             class with :class:`AttentionGate`'s interface (default
             ``'attnplug.AttentionGate'``); ``in_channels`` and
@@ -146,7 +146,7 @@ class AttentionUNet(UNet):
         self.with_cp = with_cp
         num_levels = num_stages - 1
         self.gate_levels: Tuple[int, ...] = self._parse_levels(attention_gates, num_levels)
-        gate_cls, gate_kwargs, inter_channels = self._parse_gate_cfg(gate_cfg, num_levels)
+        gate_cls, gate_kwargs, hidden_channels = self._parse_gate_cfg(gate_cfg, num_levels)
         # A ModuleDict (mmengine's, so init_weights reaches the gates) keyed by
         # level: only gated levels have keys, so a plain UNet checkpoint loads
         # with exactly the gate keys missing.
@@ -155,8 +155,9 @@ class AttentionUNet(UNet):
             self.gates[str(level)] = gate_cls(
                 in_channels=base_channels * 2**level,
                 gating_channels=base_channels * 2**(level + 1),
-                inter_channels=inter_channels[level],
+                hidden_channels=hidden_channels[level],
                 **gate_kwargs)
+        self._last_gate_maps: Optional[Dict[int, torch.Tensor]] = None
         self.record_gates = record_gates
 
     # ------------------------------------------------------------------ config checks
@@ -202,11 +203,11 @@ class AttentionUNet(UNet):
                 f'accepted keys: {accepted + ["type"]}')
         if 'init_cfg' in params:
             cfg.setdefault('init_cfg', GATE_INIT_CFG)
-        inter = cfg.pop('inter_channels', None)
+        inter = cfg.pop('hidden_channels', None)
         if isinstance(inter, (list, tuple)):
             if len(inter) != num_levels:
                 raise ValueError(
-                    f"AttentionUNet: gate_cfg['inter_channels'] has {len(inter)} entries, "
+                    f"AttentionUNet: gate_cfg['hidden_channels'] has {len(inter)} entries, "
                     f'expected one per decoder level ({num_levels}, finest first), an int or '
                     f'None.')
             inter = list(inter)
@@ -231,10 +232,8 @@ class AttentionUNet(UNet):
     @record_gates.setter
     def record_gates(self, value: bool) -> None:
         self._record_gates = bool(value)
-        for gate in self.gates.values():
-            gate.record_attention = self._record_gates
-            if not self._record_gates:
-                gate.last_attention = None
+        if not self._record_gates:
+            self._last_gate_maps = None
 
     def gate_maps(self) -> Dict[int, torch.Tensor]:
         """The gate maps of the last forward, detached.
@@ -252,11 +251,10 @@ class AttentionUNet(UNet):
                 'AttentionUNet.gate_maps(): gate maps are not being recorded; set '
                 '`record_gates=True` (in the config, or `model.backbone.record_gates = True`) '
                 'before the forward, or call forward(x, return_gates=True)')
-        maps = {int(level): gate.last_attention for level, gate in self.gates.items()}
-        if any(m is None for m in maps.values()):
+        if self._last_gate_maps is None:
             raise RuntimeError('AttentionUNet.gate_maps(): no forward has run since '
                                'record_gates was set')
-        return dict(sorted(maps.items()))
+        return dict(self._last_gate_maps)
 
     # ------------------------------------------------------------------ forward
     def _gate(self, level: int, skip: torch.Tensor, x: torch.Tensor):
@@ -296,6 +294,8 @@ class AttentionUNet(UNet):
                 skip, maps[i] = self._gate(i, skip, x)
             x = self.decoder[i](skip, x)
             dec_outs.append(x)
+        if self._record_gates:
+            self._last_gate_maps = {k: v.detach() for k, v in sorted(maps.items())}
         if return_gates:
             return dec_outs, dict(sorted(maps.items()))
         return dec_outs

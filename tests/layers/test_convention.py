@@ -1,0 +1,147 @@
+"""The one layer convention (docs/contributing.md), checked on every registered layer, so that
+a new layer that departs from it fails here rather than in a reader's head."""
+import inspect
+
+import pytest
+import torch
+import torch.nn as nn
+
+from attnplug.layers.base import AttentionModule, has_attention_maps, registered_layers
+from attnplug.layers.scale import Scale
+
+C = 16
+LAYERS = registered_layers()
+# Residual layers: an exact identity when built and after init_weights() (their defaults).
+RESIDUAL = {'BAM', 'ChannelAttention', 'CrissCrossAttention', 'GlobalContextBlock',
+            'MultiHeadSelfAttention2d', 'NonLocal2d', 'PositionAttention'}
+
+
+def test_every_registered_layer_is_listed():
+    from attnplug.registry import MODELS
+    import attnplug.layers as L
+    exported = {n for n, c in vars(L).items()
+                if isinstance(c, type) and issubclass(c, AttentionModule) and c is not
+                AttentionModule}
+    assert exported == set(LAYERS), 'a layer is exported but not registered, or the reverse'
+    assert all(MODELS.get(n) is c for n, c in LAYERS.items())
+    assert RESIDUAL <= set(LAYERS)
+
+
+@pytest.mark.parametrize('name', sorted(LAYERS))
+def test_constructor_shape(name):
+    cls = LAYERS[name]
+    params = list(inspect.signature(cls.__init__).parameters)
+    assert params[:2] == ['self', 'in_channels'], f'{name}: in_channels must come first'
+    assert params[-1] == 'init_cfg', f'{name}: init_cfg must come last'
+    # no alternative spellings of the width knobs (docs/contributing.md, "vocabulary")
+    banned = {'inter_channels', 'attn_channels', 'min_channels', 'min_attn_channels',
+              'planes', 'rd_channels'}
+    assert not banned & set(params), f'{name}: use the shared vocabulary, not {banned & set(params)}'
+    # init_weights is the base's (init_cfg, then reset_parameters); no per-layer override
+    assert 'init_weights' not in vars(cls), f'{name}: override reset_parameters, not init_weights'
+
+
+# Not one-input plugins: a two-input gate and a conv layer; for_channels() builds them.
+NOT_PLUGINS = {'AttentionGate': 'gating_channels', 'SKConv': 'out_channels'}
+
+
+@pytest.mark.parametrize('name', sorted(LAYERS))
+def test_built_from_in_channels_alone_and_runs(name):
+    cls = LAYERS[name]
+    if name not in NOT_PLUGINS:
+        assert isinstance(cls(in_channels=C), cls)
+    else:
+        with pytest.raises(TypeError, match=NOT_PLUGINS[name]):
+            cls(in_channels=C)
+    layer = cls.for_channels(C).eval()
+    inputs = layer.example_inputs(2, 9, 11)
+    with torch.no_grad():
+        out = layer(*inputs)
+    assert out.shape[0] == 2 and out.shape[2:] == (9, 11)
+    if has_attention_maps(layer):
+        maps = layer.attention_maps(*inputs, queries=[(0.5, 0.5)])
+        assert maps and all(m.maps.dim() == 3 and m.maps.dtype == torch.float32 for m in maps)
+
+
+@pytest.mark.parametrize('name', sorted(RESIDUAL))
+def test_residual_layers_are_identities_when_built(name):
+    layer = LAYERS[name](in_channels=C).eval()
+    x = torch.randn(2, C, 9, 11)
+    with torch.no_grad():
+        assert torch.equal(layer(x), x)
+
+
+@pytest.mark.parametrize('name', sorted(LAYERS))
+def test_scalar_gains_are_scales(name):
+    layer = LAYERS[name].for_channels(C)
+    owners = {n: m for n, m in layer.named_modules()}
+    for pname, p in layer.named_parameters():
+        if p.dim() == 0:
+            owner = owners[pname.rpartition('.')[0]]
+            assert isinstance(owner, Scale), f'{name}: the gain {pname} is not a Scale'
+
+
+def test_bam_keeps_its_gain_key_and_loads_old_checkpoints():
+    from attnplug.layers import BAM
+    bam = BAM(C, reduction=4)
+    sd = bam.state_dict()
+    assert 'gamma' in sd and 'gamma.scale' not in sd
+    assert list(sd).index('gamma') == len(sd) - 1  # where the bare Parameter sat
+    sd['gamma'] = torch.tensor(0.25)
+    other = BAM(C, reduction=4)
+    other.load_state_dict(sd)  # strict
+    assert other.gamma.scale.item() == 0.25
+    with pytest.raises(RuntimeError, match='gamma'):
+        other.load_state_dict({k: v for k, v in sd.items() if k != 'gamma'})
+    # mmengine's loader (checkpoints, init_cfg=Pretrained) goes through the same hook
+    from mmengine.runner.checkpoint import load_state_dict
+    third = BAM(C, reduction=4)
+    load_state_dict(third, sd, strict=True)
+    assert third.gamma.scale.item() == 0.25
+
+
+def test_init_weights_applies_init_cfg_then_resets():
+    from attnplug.layers import PositionAttention
+    pam = PositionAttention(C, init_cfg=dict(type='Constant', layer='Conv2d', val=0.5))
+    with torch.no_grad():
+        pam.gamma.scale.fill_(3.0)
+    pam.init_weights()
+    assert pam.gamma.scale.item() == 0.0
+    assert (pam.query_project.weight == 0.5).all()
+
+
+def test_a_pretrained_init_cfg_is_not_reset(tmp_path):
+    from attnplug.layers import CrissCrossAttention
+    trained = CrissCrossAttention(C)
+    with torch.no_grad():
+        trained.gamma.scale.fill_(0.7)
+    path = tmp_path / 'cca.pth'
+    torch.save({'state_dict': trained.state_dict()}, path)
+    loaded = CrissCrossAttention(C, init_cfg=dict(type='Pretrained', checkpoint=str(path)))
+    loaded.init_weights()
+    assert loaded.gamma.scale.item() == pytest.approx(0.7)
+
+
+def test_layers_nested_in_a_backbone_are_reset_after_its_init():
+    """A parent's Kaiming init reaches the plugin first; the plugin's init_weights then
+    restores its identity (mmengine calls children's init_weights after the parent's)."""
+    from mmengine.model import BaseModule
+
+    from attnplug.layers import MultiHeadSelfAttention2d
+
+    class Net(BaseModule):
+
+        def __init__(self):
+            super().__init__(init_cfg=dict(type='Kaiming', layer='Conv2d'))
+            self.attn = MultiHeadSelfAttention2d(C)
+
+        def forward(self, x):
+            return self.attn(x)
+
+    net = Net().eval()
+    net.init_weights()
+    x = torch.randn(1, C, 5, 7)
+    assert net.attn.out_proj.weight.abs().sum() == 0
+    with torch.no_grad():
+        assert torch.equal(net(x), x)
+    assert isinstance(net.attn, nn.Module)
