@@ -30,9 +30,10 @@ the date, device, torch version and the command), ``modules_<tag>.csv`` and
 references). ``<tag>`` is ``quick-cpu``, ``full-cuda`` etc.
 
 The attnplug modules are discovered from attnplug's registry: every class registered in
-``attnplug.registry.MODELS`` from ``attnplug.layers`` is built as ``cls(in_channels=C)`` (a
-module whose ``forward`` takes a second tensor, such as ``AttentionGate``'s gating signal, gets
-one at half resolution). A layer added with ``attnplug/layers/<x>.py`` and its registration
+``attnplug.registry.MODELS`` from ``attnplug.layers`` is built as ``cls(in_channels=C)`` (any
+other required ``*_channels`` argument, such as ``AttentionGate``'s ``gating_channels``, is
+also C; a module whose ``forward`` takes a second tensor, such as that gating signal, gets one
+at half resolution). A layer added with ``attnplug/layers/<x>.py`` and its registration
 line appears here without an edit. :data:`ATTNPLUG_KWARGS` holds the few arguments that make
 attnplug's module compute what its reference computes.
 
@@ -175,6 +176,15 @@ def _takes_second_input(cls) -> bool:
     return len(required) >= 2
 
 
+def _channel_kwargs(cls, c: int) -> Dict[str, int]:
+    """A width for every other required ``*_channels`` argument (``AttentionGate``'s
+    ``gating_channels``, a conv layer's ``out_channels``): ``C``, shape-preserving."""
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    return {p.name: c for p in params if p.default is inspect.Parameter.empty
+            and p.name != 'in_channels' and p.name.endswith('channels')
+            and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
 def implementations() -> List[Impl]:
     """attnplug's registered layers, each followed by its references."""
     impls = []
@@ -182,7 +192,7 @@ def implementations() -> List[Impl]:
         kwargs = ATTNPLUG_KWARGS.get(name, {})
 
         def build(c, cls=cls, kwargs=kwargs):
-            return cls(in_channels=c, **kwargs)
+            return cls(in_channels=c, **_channel_kwargs(cls, c), **kwargs)
 
         impls.append(Impl(name, name, 'attnplug', build,
                           gated_input=_takes_second_input(cls)))
