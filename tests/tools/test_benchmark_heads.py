@@ -69,5 +69,5 @@ def test_markdown_renders_from_the_csv_alone(report, tmp_path):
     """The report is a function of its CSV: rendering the CSV again gives the same text."""
     from attnplug.analysis.head_benchmark import render_markdown
     rows, header, md, _ = report
-    path = reporting.write_csv(str(tmp_path / 'h.csv'), rows, list(rows[0]), header)
+    path = reporting.write_csv(str(tmp_path / 'heads_cpu_tiny.csv'), rows, list(rows[0]), header)
     assert '\n'.join(render_markdown(path)).rstrip() == md.rstrip()
