@@ -69,7 +69,7 @@ PLACEMENTS: Dict[str, Callable[..., Dict]] = {'position': _position_delta,
 
 def point_name(base_name: str, module: str, stages: str, kind: str, value: str) -> str:
     """``<base>_<module>-s<stages>-<value>``: one name per grid point."""
-    safe = ''.join(c if c.isalnum() else '-' for c in value).strip('-')
+    safe = ''.join(c if c.isalnum() or c == '_' else '-' for c in value).strip('-')
     return f'{base_name}_{module.lower()}-s{stages}-{safe}'
 
 
