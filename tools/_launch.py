@@ -13,23 +13,23 @@ import sys
 from importlib.util import find_spec
 from typing import List
 
-SCOPES = ('mmseg', 'mmdet')
-
 
 def config_scope(config: str, cfg_options: List[str]) -> str:
+    """The package of ``config`` (``--cfg-options default_scope=...`` wins, as in the stock
+    tools), checked by :func:`attnplug.analysis.build.config_scope`."""
     from mmengine.config import Config
 
+    from attnplug.analysis.build import config_scope as checked_scope
     if not osp.isfile(config):
         raise SystemExit(f'attnplug tools: config file not found: {config}')
-    scope = Config.fromfile(config).get('default_scope')
-    for opt in cfg_options:  # --cfg-options default_scope=... wins, as in the stock tools
+    override = None
+    for opt in cfg_options:
         if opt.startswith('default_scope='):
-            scope = opt.split('=', 1)[1]
-    if scope not in SCOPES:
-        raise SystemExit(
-            f'attnplug tools: {config} has default_scope={scope!r}; expected one of {SCOPES} '
-            "(inherit an mmseg:: or mmdet:: base config, or set default_scope='mmseg'/'mmdet')")
-    return scope
+            override = opt.split('=', 1)[1]
+    try:
+        return checked_scope(Config.fromfile(config), override)
+    except ValueError as err:
+        raise SystemExit(f'attnplug tools: {config}: {err}') from err
 
 
 def stock_tool(scope: str, name: str) -> str:

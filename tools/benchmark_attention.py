@@ -1,8 +1,8 @@
 """Time attnplug.functional.attention's backends on this machine (not a test).
 
-Each case runs in a fresh subprocess so that its peak resident memory can be read
-(``ru_maxrss`` growth over the state just before the call); a case's time is the best of
-``--repeat`` runs, because the machine may be shared.
+Each case runs in a fresh subprocess; its peak memory is the growth of the peak resident set
+over the state just before the calls (:class:`attnplug.analysis.profiling.PeakMemoryProbe`), and
+its time the best of ``--repeat`` runs, because the machine may be shared.
 
     python tools/benchmark_attention.py            # forward, no grad: the dispatch table
     python tools/benchmark_attention.py --grad     # forward + backward, block recomputation on/off
@@ -10,16 +10,11 @@ Each case runs in a fresh subprocess so that its peak resident memory can be rea
 import argparse
 import importlib
 import json
-import resource
 import subprocess
 import sys
 import time
 
 MIB = 2**20
-
-
-def _maxrss_mib():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_case(n, dk, dv, method, grad=False, ckpt=True, budget=256 * MIB, repeat=3):
@@ -50,9 +45,11 @@ def run_case(n, dk, dv, method, grad=False, ckpt=True, budget=256 * MIB, repeat=
             return mod.attention(q, k, v, memory_budget=budget, checkpoint_blocks=ckpt)
         raise ValueError(method)
 
-    times = []
-    base = _maxrss_mib()
+    from attnplug.analysis.profiling import PeakMemoryProbe
+    probe = PeakMemoryProbe('cpu')
+    times, peaks = [], []
     for _ in range(repeat):
+        probe.begin()
         t0 = time.perf_counter()
         if grad:
             call().square().sum().backward()
@@ -60,8 +57,9 @@ def run_case(n, dk, dv, method, grad=False, ckpt=True, budget=256 * MIB, repeat=
             with torch.no_grad():
                 call()
         times.append(time.perf_counter() - t0)
+        peaks.append(probe.end())
     return dict(n=n, dv=dv, method=method, grad=grad, ckpt=ckpt, budget_mib=budget // MIB,
-                seconds=round(min(times), 3), peak_mib=round(_maxrss_mib() - base))
+                seconds=round(min(times), 3), peak_mib=round(max(peaks)), mem_method=probe.method)
 
 
 def main():

@@ -1,79 +1,76 @@
 #!/usr/bin/env bash
-# The bundled-data benchmark: every segmentation head and every detection plugin trained and
-# tested on one schedule and one seed, then the two leaderboards.
+# The bundled-data benchmark: every bundled segmentation head and every bundled detection plugin,
+# trained and tested over seeds on the benchmark schedules, then the two leaderboards (mean ± std,
+# 95% intervals against the baseline) and the docs re-rendered from them.
 #
-#   bash tools/benchmark_bundled.sh            # everything (about 1.5 h on an idle 2-core CPU)
-#   BENCH_ITERS=20 bash tools/benchmark_bundled.sh   # a quick pass over the same configs
+#   bash tools/benchmark_bundled.sh                    # everything, seeds 0 1 2
+#   SEEDS="0" BENCH_ITERS=2 bash tools/benchmark_bundled.sh   # a smoke pass over the same configs
 #
 # 1. the bundled Cityscapes- and COCO-layout data (data/generate.py; skipped when there);
-# 2. segmentation: tools/benchmark_learning.py over configs/*/*cityscapes-bundled*.py (FCN
-#    baseline, DANet, CCNet, non-local, FCN+CBAM/SE heads, CBAM in the backbone, UNet and
-#    Attention U-Net), the learning table -> docs/benchmarks/learning_bundled.{md,csv};
-# 3. detection: tools/train.py then tools/test.py for configs/*/faster-rcnn_r18*_coco-bundled.py
-#    (the Faster R-CNN R-18 baseline and each backbone plugin), logs in each work dir;
+# 2. segmentation: tools/benchmark_learning.py --task seg over configs/*/*cityscapes-bundled*.py
+#    (FCN baseline, DANet, CCNet, non-local, FCN+CBAM/SE heads, CBAM in the backbone, UNet and
+#    Attention U-Net) on configs/_base_/schedules/schedule_1200iter_64x128.py
+#    -> docs/benchmarks/learning_seg_bundled.{md,csv};
+# 3. detection: tools/benchmark_learning.py --task det over configs/*/faster-rcnn_r18*_coco-bundled.py
+#    (Faster R-CNN R-18 and each backbone plugin) on
+#    configs/_base_/schedules/schedule_det_adamw-400iter_320x192.py
+#    -> docs/benchmarks/learning_det_bundled.{md,csv};
 # 4. tools/leaderboard.py over each set of work dirs -> docs/leaderboard/{cityscapes,coco}-bundled/;
-# 5. FCN, DANet and non-local heads again with a 4x longer schedule (1200 iterations)
-#    -> docs/benchmarks/learning_bundled_1200iter.{md,csv} (skipped when BENCH_ITERS is set).
+# 5. tools/render_docs.py: every generated block of the docs from the new artefacts.
+# The wall time of the whole run goes into docs/benchmarks/benchmark_bundled_wall_time.txt and
+# the header of each learning table.
 #
-# A config whose work dir already holds a test result is not run again (delete its work dir to
-# redo it). Work dirs: work_dirs/benchmark_learning/<config> and work_dirs/benchmark_det/<config>.
+# A run whose work dir holds a finished run.json is not repeated (--reuse; delete the work dir to
+# redo it). Work dirs: work_dirs/benchmark_{seg,det}/<name>/seed<k>/.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 PY="${ATTNPLUG_VENV:-${VIRTUAL_ENV:-${CONDA_PREFIX:-$ROOT/.venv}}}/bin/python"
 [ -x "$PY" ] || { bash tools/setup_env.sh; }
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+read -r -a SEED_LIST <<< "${SEEDS:-0 1 2}"
 ITERS="${BENCH_ITERS:-}"
-SEG_ROOT=work_dirs/benchmark_learning
+SEG_SCHEDULE=configs/_base_/schedules/schedule_1200iter_64x128.py
+DET_SCHEDULE=configs/_base_/schedules/schedule_det_adamw-400iter_320x192.py
+SEG_ROOT=work_dirs/benchmark_seg
 DET_ROOT=work_dirs/benchmark_det
+OUT=docs
+if [ -n "$ITERS" ]; then  # a smoke pass writes next to the work dirs, never over the docs
+    OUT=work_dirs/benchmark_smoke
+    sched=(--iters "$ITERS")
+    det_sched=(--iters "$ITERS")
+else
+    sched=(--schedule "$SEG_SCHEDULE")
+    det_sched=(--schedule "$DET_SCHEDULE")
+fi
+start=$(date +%s)
 
 printf '\n[benchmark 1/5] bundled data\n'
 "$PY" data/generate.py --root data --datasets cityscapes coco
 
-printf '\n[benchmark 2/5] segmentation heads\n'
-"$PY" tools/benchmark_learning.py --reuse --work-root "$SEG_ROOT" ${ITERS:+--iters "$ITERS"}
+printf '\n[benchmark 2/5] segmentation heads, seeds %s\n' "${SEED_LIST[*]}"
+"$PY" tools/benchmark_learning.py --task seg --reuse --seeds "${SEED_LIST[@]}" "${sched[@]}" \
+    --work-root "$SEG_ROOT" --out "$OUT/benchmarks/learning_seg_bundled"
 
-printf '\n[benchmark 3/5] detection plugins\n'
-mapfile -t DET_CONFIGS < <(ls configs/*/faster-rcnn_r18*_300iter_coco-bundled.py)
-det_opts=()
-if [ -n "$ITERS" ]; then
-    det_opts=(--cfg-options "train_cfg.max_iters=$ITERS" "train_cfg.val_interval=$ITERS"
-              "default_hooks.checkpoint.interval=$ITERS")
-fi
-i=0
-for cfg in "${DET_CONFIGS[@]}"; do
-    i=$((i + 1))
-    name="$(basename "$cfg" .py)"
-    work="$DET_ROOT/$name"
-    if compgen -G "$work/test/2*/2*.json" > /dev/null; then
-        printf '  [%d/%d] %s: tested already, kept\n' "$i" "${#DET_CONFIGS[@]}" "$name"
-        continue
-    fi
-    printf '  [%d/%d] %s: train' "$i" "${#DET_CONFIGS[@]}" "$name"
-    start=$(date +%s)
-    mkdir -p "$work"
-    "$PY" tools/train.py "$cfg" --work-dir "$work" "${det_opts[@]}" > "$work/train.log" 2>&1 \
-        || { printf '\n  train failed, see %s/train.log\n' "$work"; tail -5 "$work/train.log"; exit 1; }
-    printf ' %ss, test' "$(( $(date +%s) - start ))"
-    start=$(date +%s)
-    "$PY" tools/test.py "$cfg" "$(cat "$work/last_checkpoint")" --work-dir "$work/test" \
-        > "$work/test.log" 2>&1 \
-        || { printf '\n  test failed, see %s/test.log\n' "$work"; tail -5 "$work/test.log"; exit 1; }
-    printf ' %ss: %s\n' "$(( $(date +%s) - start ))" \
-        "$(grep -o 'coco/bbox_mAP: [0-9.]*' "$work/test.log" | tail -1)"
-done
+printf '\n[benchmark 3/5] detection plugins, seeds %s\n' "${SEED_LIST[*]}"
+"$PY" tools/benchmark_learning.py --task det --reuse --seeds "${SEED_LIST[@]}" "${det_sched[@]}" \
+    --work-root "$DET_ROOT" --out "$OUT/benchmarks/learning_det_bundled"
 
 printf '\n[benchmark 4/5] leaderboards\n'
-"$PY" tools/leaderboard.py "$SEG_ROOT"/*/ --out-dir docs/leaderboard/cityscapes-bundled \
-    --shape 128 256 --metric mIoU
-"$PY" tools/leaderboard.py "$DET_ROOT"/*/ --out-dir docs/leaderboard/coco-bundled \
-    --shape 256 427 --metric coco/bbox_mAP
+"$PY" tools/leaderboard.py "$SEG_ROOT"/*/ --out-dir "$OUT/leaderboard/cityscapes-bundled" \
+    --metric mIoU
+"$PY" tools/leaderboard.py "$DET_ROOT"/*/ --out-dir "$OUT/leaderboard/coco-bundled" \
+    --metric coco/bbox_mAP
+
+wall=$(( $(date +%s) - start ))
+mkdir -p "$OUT/benchmarks"
+printf 'tools/benchmark_bundled.sh: %d s wall (%.1f h) on %s, seeds %s, finished %s\n' \
+    "$wall" "$(awk "BEGIN{print $wall/3600}")" "$(nproc) cores" "${SEED_LIST[*]}" \
+    "$(date -u '+%Y-%m-%d %H:%M UTC')" > "$OUT/benchmarks/benchmark_bundled_wall_time.txt"
+cat "$OUT/benchmarks/benchmark_bundled_wall_time.txt"
+
 if [ -z "$ITERS" ]; then
-    printf '\n[benchmark 5/5] longer schedule: FCN, DANet, non-local at 1200 iterations\n'
-    "$PY" tools/benchmark_learning.py --reuse --iters 1200 \
-        --configs configs/fcn/fcn_r18-w32-d8_1xb4-300iter_cityscapes-bundled-128x256.py \
-        configs/danet/danet_r18-w32-d8_1xb4-300iter_cityscapes-bundled-128x256.py \
-        configs/nonlocal_net/nonlocal_r18-w32-d8_1xb4-300iter_cityscapes-bundled-128x256.py \
-        --work-root work_dirs/benchmark_learning_1200iter \
-        --out docs/benchmarks/learning_bundled_1200iter
+    printf '\n[benchmark 5/5] docs re-rendered from the new artefacts\n'
+    "$PY" tools/render_docs.py
 fi
-printf '\nwritten: docs/benchmarks/learning_bundled*.{md,csv}, docs/leaderboard/{cityscapes,coco}-bundled/\n'
+printf '\nwritten: %s/benchmarks/learning_{seg,det}_bundled.{md,csv}, %s/leaderboard/{cityscapes,coco}-bundled/\n' "$OUT" "$OUT"

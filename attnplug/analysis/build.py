@@ -50,11 +50,19 @@ def load_config(path: str, cfg_options: Optional[Dict[str, Any]] = None):
     return cfg
 
 
-def config_scope(cfg) -> str:
-    scope = cfg.get('default_scope')
+def config_scope(cfg, override: Optional[str] = None) -> str:
+    """The OpenMMLab package a config belongs to: its ``default_scope`` (or ``override``,
+    as a ``--cfg-options default_scope=...`` would set it), checked to be one of
+    :data:`SCOPES`. The one scope check of the project (the tools use it too).
+
+    Raises:
+        ValueError: naming the scope found and what was expected.
+    """
+    scope = override if override is not None else cfg.get('default_scope')
     if scope not in SCOPES:
         raise ValueError(f'attnplug: config has default_scope={scope!r}; expected one of '
-                         f'{SCOPES} (inherit an mmseg:: or mmdet:: base config)')
+                         f'{SCOPES} (inherit an mmseg:: or mmdet:: base config, or set '
+                         "default_scope='mmseg'/'mmdet')")
     return scope
 
 

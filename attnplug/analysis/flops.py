@@ -42,7 +42,7 @@ Usage::
 """
 import contextlib
 from collections import Counter
-from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -55,7 +55,8 @@ from mmengine.analysis.print_helper import (_format_size, complexity_stats_str,
 __all__ = [
     'SDPA_OPS', 'sdpa_flop_count', 'sdpa_flop_handle', 'softmax_flop_handle',
     'attention_flop_handles', 'attention_activation_handles', 'attention_handles_as_default',
-    'get_model_complexity_info_with_attention'
+    'get_model_complexity_info_with_attention', 'TensorModeForward', 'default_input_shape',
+    'config_complexity'
 ]
 
 #: The traced names of scaled dot-product attention: the public composite op and the
@@ -252,4 +253,92 @@ def get_model_complexity_info_with_attention(
         'out_arch': out_arch,
         'by_operator': flop_handler.by_operator(),
         'unsupported_ops': flop_handler.unsupported_ops(),
+    }
+
+
+class TensorModeForward(nn.Module):
+    """``model(inputs, data_samples, mode='tensor')`` as a one-argument module, so a FLOP
+    counter that calls ``module(*inputs)`` can trace an mmdet detector, whose tensor mode
+    needs the image metas (mmdet's own ``get_flops.py`` needs them too). The wrapped model is
+    left unchanged (no patched ``forward``); the per-module table names its layers
+    ``model.<name>``.
+
+    Args:
+        model (nn.Module): An OpenMMLab ``BaseModel``.
+        data_samples (list): The data samples the data preprocessor returned.
+    """
+
+    def __init__(self, model: nn.Module, data_samples: List[Any]):
+        super().__init__()
+        self.model = model
+        self.data_samples = data_samples
+
+    def forward(self, inputs: torch.Tensor):
+        return self.model(inputs, self.data_samples, mode='tensor')
+
+
+def default_input_shape(cfg, scope: str) -> Tuple[int, int]:
+    """The config's ``crop_size`` for mmseg (else 512×1024); 800×1333 for mmdet."""
+    crop = cfg.get('crop_size')
+    if scope == 'mmseg':
+        return tuple(crop) if crop else (512, 1024)
+    return (800, 1333)
+
+
+def config_complexity(config: str, shape: Optional[Sequence[int]] = None,
+                      cfg_options: Optional[Dict[str, Any]] = None, softmax_flops: float = 1.,
+                      table: bool = False) -> Dict[str, Any]:
+    """Parameters and FLOPs of the model an mmseg or mmdet config builds, attention counted.
+
+    The model is built offline (:mod:`attnplug.analysis.build`), in eval mode, without mmseg's
+    auxiliary head, and traced on one random image after its data preprocessor (padding
+    included), like mmseg's and mmdet's ``tools/analysis_tools/get_flops.py``.
+
+    Args:
+        config (str): Config path.
+        shape (sequence, optional): ``(H, W)`` or ``(S, )`` for a square. Default:
+            :func:`default_input_shape`.
+        cfg_options (dict, optional): Merged into the config.
+        softmax_flops (float): FLOPs per softmax element. Default: 1.
+        table (bool): Also return mmengine's per-module table.
+
+    Returns:
+        dict: JSON-ready: ``params``, ``flops`` (attention counted), ``flops_stock_mmengine``
+        (stock mmengine handles, where fused attention counts 0), ``input_shape``,
+        ``flops_by_operator``, ``uncounted_ops``, ``convention`` and ``table``.
+    """
+    from mmengine.analysis import get_model_complexity_info
+
+    from .build import build_model, config_scope, dummy_inputs, load_config
+    cfg = load_config(config, cfg_options)
+    scope = config_scope(cfg)
+    if shape is None:
+        shape = default_input_shape(cfg, scope)
+    elif len(shape) == 1:
+        shape = (shape[0], shape[0])
+    model = build_model(cfg, drop_auxiliary=True)
+    with torch.no_grad():
+        inputs, samples = dummy_inputs(model, scope, shape)
+    traced = TensorModeForward(model, samples) if scope == 'mmdet' else model
+    info = get_model_complexity_info_with_attention(traced, inputs=(inputs, ),
+                                                    show_table=table, show_arch=False,
+                                                    softmax_flops=softmax_flops)
+    with torch.no_grad():
+        stock = get_model_complexity_info(traced, inputs=(inputs, ), show_table=False,
+                                          show_arch=False)
+    return {
+        'config': config,
+        'scope': scope,
+        'input_shape': list(inputs.shape[-2:]),
+        'params': info['params'],
+        'params_str': info['params_str'],
+        'flops': info['flops'],
+        'flops_str': info['flops_str'],
+        'flops_stock_mmengine': stock['flops'],
+        'flops_stock_mmengine_str': stock['flops_str'],
+        'flops_by_operator': dict(info['by_operator']),
+        'uncounted_ops': dict(info['unsupported_ops']),
+        'convention': 'one multiply-add = one FLOP (mmengine); softmax '
+                      f'{softmax_flops:g} FLOP/element',
+        'table': info['out_table'],
     }

@@ -1,9 +1,12 @@
-"""Latency and peak-memory measurement shared by ``tools/benchmark_modules.py`` and
-``tools/leaderboard.py``.
+"""Latency and peak-memory measurement shared by every benchmark tool (modules, heads,
+detection plugins, leaderboard): the one peak-memory probe of the project.
 
 Latency: the median of timed calls after warm-up calls (CUDA calls synchronise before the
 clock is read). Cheap calls get more repeats, so one scheduler hiccup on a shared machine does
-not decide the median.
+not decide the median. ``clock='cpu'`` reads the CPU time of the process
+(``time.process_time``, all threads) instead of the wall clock: on a machine shared with other
+jobs the wall time follows their load, the CPU time much less so (it still grows with contention
+for caches and memory bandwidth).
 
 Peak memory of one call, above what was allocated before it:
 
@@ -18,6 +21,7 @@ Peak memory of one call, above what was allocated before it:
   and the resident set returns to its base when they are freed. Linux only; elsewhere the
   memory column is empty.
 """
+import ctypes
 import gc
 import os
 import statistics
@@ -28,7 +32,10 @@ from typing import Callable, Dict, List, Optional
 import torch
 
 __all__ = ['MMAP_ENV', 'reexec_with_mmap_threshold', 'measure_latency',
-           'measure_peak_memory', 'cpu_peak_memory_supported']
+           'measure_peak_memory', 'cpu_peak_memory_supported', 'PeakMemoryProbe', 'CLOCKS']
+
+#: The clocks :func:`measure_latency` can read.
+CLOCKS = {'wall': time.perf_counter, 'cpu': time.process_time}
 
 MMAP_ENV = 'MALLOC_MMAP_THRESHOLD_'
 
@@ -66,6 +73,59 @@ def cpu_peak_memory_supported() -> bool:
     return _status_kib('VmHWM:') is not None and _reset_peak_rss()
 
 
+def _malloc_trim() -> None:
+    """Give glibc's free heap pages back, so the baseline resident set is the live one."""
+    try:
+        ctypes.CDLL('libc.so.6').malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+class PeakMemoryProbe:
+    """Peak memory of calls above a baseline taken when the probe is made, in MiB.
+
+    CUDA: ``max_memory_allocated()`` growth over ``memory_allocated()`` at construction.
+    CPU: ``VmHWM`` growth over ``VmRSS`` at construction, the peak being reset before each call
+    (``/proc/self/clear_refs``); where that is refused, ``ru_maxrss``, which cannot be reset and
+    so also counts any transient before the probe (:attr:`method` says which).
+
+    Use::
+
+        probe = PeakMemoryProbe('cpu')   # after the module and inputs exist
+        probe.begin(); fn(); peak_mib = probe.end()
+    """
+
+    def __init__(self, device: str = 'cpu'):
+        self.device = device
+        gc.collect()
+        _malloc_trim()
+        if device.startswith('cuda'):
+            torch.cuda.synchronize()
+            self.base = torch.cuda.memory_allocated() / 2**20
+            self.method = 'cuda max_memory_allocated'
+        else:
+            self.base = (_status_kib('VmRSS:') or 0) / 1024
+            self.method = ('VmHWM reset' if _status_kib('VmHWM:') is not None
+                           and _reset_peak_rss() else 'ru_maxrss (not resettable)')
+
+    def begin(self) -> None:
+        gc.collect()
+        if self.device.startswith('cuda'):
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        elif self.method == 'VmHWM reset':
+            _reset_peak_rss()
+
+    def end(self) -> float:
+        if self.device.startswith('cuda'):
+            torch.cuda.synchronize()
+            return max(0., torch.cuda.max_memory_allocated() / 2**20 - self.base)
+        if self.method == 'VmHWM reset':
+            return max(0., _status_kib('VmHWM:') / 1024 - self.base)
+        import resource
+        return max(0., resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - self.base)
+
+
 def _sync(device: str) -> None:
     if device.startswith('cuda'):
         torch.cuda.synchronize()
@@ -73,7 +133,8 @@ def _sync(device: str) -> None:
 
 def measure_latency(fn: Callable[[], object], device: str = 'cpu', warmup: int = 1,
                     repeat: int = 3, max_first_s: Optional[float] = None,
-                    min_time_s: float = 1.0, max_calls: int = 50) -> Dict[str, object]:
+                    min_time_s: float = 1.0, max_calls: int = 50,
+                    clock: str = 'wall') -> Dict[str, object]:
     """Time ``fn``.
 
     Args:
@@ -83,15 +144,20 @@ def measure_latency(fn: Callable[[], object], device: str = 'cpu', warmup: int =
         repeat (int): At least this many timed calls; more (up to ``max_calls``) when they
             fit in ``min_time_s``.
         max_first_s (float, optional): If the first call takes longer, it is the only one.
+        clock (str): ``'wall'`` (``time.perf_counter``) or ``'cpu'`` (``time.process_time``:
+            the CPU time of this process, all threads; not meaningful for CUDA work).
 
     Returns:
         dict: ``median_ms``, ``min_ms``, ``calls`` and ``single`` (True when only the first
         call was timed).
     """
-    t0 = time.perf_counter()
+    if clock not in CLOCKS:
+        raise ValueError(f'measure_latency: clock={clock!r}; expected one of {sorted(CLOCKS)}')
+    read = CLOCKS[clock]
+    t0 = read()
     fn()
     _sync(device)
-    first = time.perf_counter() - t0
+    first = read() - t0
     if max_first_s is not None and first > max_first_s:
         return dict(median_ms=first * 1e3, min_ms=first * 1e3, calls=1, single=True)
     for _ in range(max(0, warmup - 1)):
@@ -100,30 +166,20 @@ def measure_latency(fn: Callable[[], object], device: str = 'cpu', warmup: int =
     calls = max(repeat, min(max_calls, int(min_time_s / max(first, 1e-6))))
     times = []
     for _ in range(calls):
-        t0 = time.perf_counter()
+        t0 = read()
         fn()
         _sync(device)
-        times.append(time.perf_counter() - t0)
+        times.append(read() - t0)
     return dict(median_ms=statistics.median(times) * 1e3, min_ms=min(times) * 1e3,
                 calls=len(times), single=False)
 
 
 def measure_peak_memory(fn: Callable[[], object], device: str = 'cpu') -> Optional[float]:
     """Peak memory of one call of ``fn`` above the memory in use before it, in MiB (None
-    where it cannot be measured)."""
-    gc.collect()
-    if device.startswith('cuda'):
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-        fn()
-        torch.cuda.synchronize()
-        return (torch.cuda.max_memory_allocated() - base) / 2**20
-    if not _reset_peak_rss():
+    where it cannot be measured: a CPU without a resettable peak)."""
+    probe = PeakMemoryProbe(device)
+    if probe.method.startswith('ru_maxrss'):
         return None
-    base = _status_kib('VmRSS:')
+    probe.begin()
     fn()
-    peak = _status_kib('VmHWM:')
-    if base is None or peak is None:
-        return None
-    return max(0, peak - base) / 1024
+    return probe.end()

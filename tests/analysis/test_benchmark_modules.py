@@ -1,12 +1,17 @@
 """tools/benchmark_modules.py on tiny inputs, and the measurement helpers behind it."""
 import csv
+import datetime
 import importlib.util
+import time
 from pathlib import Path
 
+import pytest
 import torch
+import torch.nn as nn
 
-from attnplug.analysis.profiling import (cpu_peak_memory_supported, measure_latency,
-                                         measure_peak_memory)
+from attnplug.analysis import module_benchmark
+from attnplug.analysis.profiling import (PeakMemoryProbe, cpu_peak_memory_supported,
+                                         measure_latency, measure_peak_memory)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,6 +38,29 @@ def test_peak_memory_sees_torch_allocations():
     assert 1.8 * mib <= peak <= 2.5 * mib, peak
 
 
+def test_peak_memory_probe_over_repeated_calls():
+    if not cpu_peak_memory_supported():
+        return
+    probe = PeakMemoryProbe('cpu')
+    peaks = []
+    for mib in (64, 128):
+        probe.begin()
+        t = torch.ones(mib * 2**20 // 4)
+        peaks.append(probe.end())
+        del t
+    assert probe.method == 'VmHWM reset'
+    assert 0.9 * 64 <= peaks[0] <= 1.5 * 64 and 0.9 * 128 <= peaks[1] <= 1.5 * 128, peaks
+
+
+def test_cpu_clock_leaves_out_sleeping():
+    """The CPU clock counts work, not waiting: a sleep costs wall time but no CPU time."""
+    wall = measure_latency(lambda: time.sleep(0.02), repeat=2, min_time_s=0)
+    cpu = measure_latency(lambda: time.sleep(0.02), repeat=2, min_time_s=0, clock='cpu')
+    assert wall['median_ms'] >= 15 and cpu['median_ms'] < 5
+    with pytest.raises(ValueError, match='clock'):
+        measure_latency(lambda: None, clock='gpu')
+
+
 def test_latency_median_and_single_call():
     lat = measure_latency(lambda: sum(range(1000)), warmup=1, repeat=5, min_time_s=0.01)
     assert lat['calls'] >= 5 and not lat['single'] and lat['median_ms'] >= lat['min_ms'] > 0
@@ -40,10 +68,41 @@ def test_latency_median_and_single_call():
     assert slow['single'] and slow['calls'] == 1
 
 
+def test_modules_come_from_the_registry(monkeypatch):
+    """Every layer attnplug registers is benchmarked, and a newly registered one appears
+    without an edit of the tool (the contributor's path of docs/contributing.md)."""
+    import attnplug.layers  # noqa: F401
+    from attnplug.registry import MODELS
+    names = {i.family for i in module_benchmark.implementations()}
+    registered = {n for n, c in MODELS.module_dict.items()
+                  if c.__module__.startswith('attnplug.layers')}
+    assert names == registered and {'CBAM', 'PositionAttention', 'SqueezeExcitation'} <= names
+
+    class ToyGate(nn.Module):
+        """A stand-in for a new layer file: in_channels first, shape-preserving."""
+
+        def __init__(self, in_channels):
+            super().__init__()
+            self.fc = nn.Conv2d(in_channels, in_channels, 1)
+
+        def forward(self, x):
+            return x * self.fc(x).sigmoid()
+
+    ToyGate.__module__ = 'attnplug.layers.toy_gate'
+    MODELS.register_module(module=ToyGate)
+    try:
+        impls = [i for i in module_benchmark.implementations() if i.family == 'ToyGate']
+        assert len(impls) == 1 and impls[0].source == 'attnplug'
+        r = module_benchmark.run_case(impls[0], 8, '5x7', 'fwd', 'fp32', 'cpu', 1, 1, 1, 1.0,
+                                      1.0, min_time_s=0)
+        assert r.status == 'ok' and r.params == 8 * 8 + 8
+    finally:
+        MODELS._module_dict.pop('ToyGate')
+
+
 def test_every_reference_builds():
     """mmcv/mmseg/mmdet references and attnplug modules all build at C=16."""
-    tool = _tool()
-    impls = tool.implementations()
+    impls = module_benchmark.implementations()
     sources = {i.source for i in impls}
     assert {'attnplug', 'mmcv', 'mmseg', 'mmdet', 'naive'} <= sources
     for impl in impls:
@@ -56,23 +115,25 @@ def test_every_reference_builds():
 
 def test_tool_writes_markdown_csv_png(tmp_path):
     tool = _tool()
-    results = tool.main(['--families', 'SE', 'PAM', 'NonLocal', '--channels', '16', '--sizes',
+    results = tool.main(['--families', 'SqueezeExcitation', 'PositionAttention', 'NonLocal2d',
+                         '--channels', '16', '--sizes',
                          '9x11', '--modes', 'fwd', 'fwd+bwd', '--dtypes', 'fp32',
                          '--repeat', '1', '--warmup', '1', '--max-case-seconds', '1e-6',
                          '--out-dir', str(tmp_path), '--tag', 'test'])
     assert len(results) == 2 * (3 + 2 + 2)
     assert all(r.status.startswith('ok') for r in results), [r.status for r in results]
     md = (tmp_path / 'modules_test.md').read_text()
-    assert '2026-11-21' in md and torch.__version__ in md and 'benchmark_modules.py' in md
-    assert '| PAM | PAM (mmseg) | 16 | 9x11 | fwd | fp32 |' in md
+    today = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d')
+    assert f'**date**: {today}' in md  # the run's real date
+    assert torch.__version__ in md and 'benchmark_modules.py' in md
+    assert '| PositionAttention | PAM (mmseg) | 16 | 9x11 | fwd | fp32 |' in md
     rows = list(csv.reader((tmp_path / 'modules_test.csv').open()))
     assert rows[1][:3] == ['family', 'impl', 'source'] and len(rows) == 2 + len(results)
     assert (tmp_path / 'modules_test.png').stat().st_size > 5000
 
 
 def test_dense_references_are_skipped_above_the_memory_limit(tmp_path):
-    tool = _tool()
-    (naive, ) = [i for i in tool.implementations() if i.source == 'naive']
-    r = tool.run_case(naive, 16, '64x128', 'fwd', 'fp32', 'cpu', 2, 1, 1, max_mem_gb=0.5,
+    (naive, ) = [i for i in module_benchmark.implementations() if i.source == 'naive']
+    r = module_benchmark.run_case(naive, 16, '64x128', 'fwd', 'fp32', 'cpu', 2, 1, 1, max_mem_gb=0.5,
                       max_case_s=1.0)
     assert r.status.startswith('skipped') and r.median_ms is None

@@ -138,3 +138,35 @@ def test_get_flops_tool_on_nonlocal_config(tmp_path):
     assert res['flops'] - res['flops_stock_mmengine'] in (n * n * 2 * ic + n * n,
                                                           n * n)  # fused or chunked path
     assert (tmp_path / 'f.json').is_file()
+
+
+def test_detector_is_traced_without_patching_its_forward():
+    """mmdet's tensor mode needs the image metas: a wrapper module passes them, and the detector
+    itself is left as it was (no ``forward`` replaced by a partial)."""
+    from attnplug.analysis.build import build_model, dummy_inputs, load_config
+    from attnplug.analysis.flops import TensorModeForward, config_complexity
+    cfg_path = ROOT / 'configs/faster_rcnn/faster-rcnn_r18_fpn_300iter_coco-bundled.py'
+    # the RoI head's cost depends on how many proposals survive NMS, so both builds get the same
+    # random weights
+    torch.manual_seed(0)
+    res = config_complexity(str(cfg_path), (64, 96))
+    assert res['scope'] == 'mmdet' and res['input_shape'] == [64, 96]
+    assert res['flops'] > 0 and res['params'] > 0
+    torch.manual_seed(0)
+    model = build_model(load_config(str(cfg_path)), drop_auxiliary=True)
+    with torch.no_grad():
+        inputs, samples = dummy_inputs(model, 'mmdet', (64, 96))
+        wrapped = TensorModeForward(model, samples)
+        direct = model(inputs, samples, mode='tensor')
+        via = wrapped(inputs)
+    assert 'forward' not in vars(model)
+
+    def flat(x):
+        if isinstance(x, torch.Tensor):
+            return [x]
+        return [t for item in x for t in flat(item)]
+
+    a, b = flat(direct), flat(via)
+    assert len(a) == len(b) > 0 and all(torch.equal(x, y) for x, y in zip(a, b))
+    info = get_model_complexity_info_with_attention(wrapped, inputs=(inputs, ))
+    assert info['flops'] == res['flops']

@@ -1,4 +1,6 @@
-"""tools/leaderboard.py on a fabricated work dir (tiny model) plus a published entry."""
+"""tools/leaderboard.py and attnplug.analysis.leaderboard: seeds grouped per config, Welch
+intervals against the baseline (checked against scipy's own Welch test), the refusal to rank
+against a baseline that did not learn, a measured tiny model, published rows kept apart."""
 import importlib.util
 import json
 import shutil
@@ -6,6 +8,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from scipy import stats
+
+from attnplug.analysis import leaderboard as lb
+from attnplug.analysis import reporting
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -16,6 +22,89 @@ def _tool():
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+def _run(root, name, seed, metrics, baseline, extra=None):
+    wd = root / name / f'seed{seed}'
+    (wd / 'test' / '20261121_000000').mkdir(parents=True)
+    (wd / 'test' / '20261121_000000' / '20261121_000000.json').write_text(json.dumps(metrics))
+    (wd / 'run.json').write_text(json.dumps({'name': name, 'seed': seed, 'config': f'{name}.py',
+                                             'baseline_name': baseline,
+                                             'extra_metrics': extra or {}}))
+    return wd
+
+
+def test_welch_interval_matches_scipy():
+    a, b = [60.1, 61.3, 62.0, 59.5], [50.2, 53.9, 51.0]
+    res = lb.welch_interval(a, b)
+    ref = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    assert res['lo'] == pytest.approx(ref.low) and res['hi'] == pytest.approx(ref.high)
+    assert res['significant'] and res['diff'] == pytest.approx(sum(a) / 4 - sum(b) / 3)
+    noisy = lb.welch_interval([50, 53, 49], [51, 50, 52])
+    assert noisy['lo'] < 0 < noisy['hi'] and not noisy['significant']
+    single = lb.welch_interval([55.0], [50, 51, 52])
+    assert single['lo'] is None and not single['significant']
+    flat = lb.welch_interval([2.0, 2.0], [1.0, 1.0])
+    assert flat['lo'] == flat['hi'] == 1.0 and flat['significant']
+
+
+def test_summary_and_learned():
+    s = lb.summary([1.0, 2.0, 3.0])
+    assert s == {'mean': 2.0, 'std': 1.0, 'n': 3}
+    assert lb.summary([4.0]) == {'mean': 4.0, 'std': None, 'n': 1}
+    assert lb.learned([0.31, 0.4, 0.35], 'coco/bbox_mAP')[0]
+    ok, why = lb.learned([0.31, 0.0, 0.35], 'coco/bbox_mAP')
+    assert not ok and '1 of 3' in why
+    assert not lb.learned([40.0, 12.0], 'mIoU')[0]
+
+
+def test_seeds_grouped_with_intervals(tmp_path):
+    base = 'fcn_bundled'
+    for seed, (b, good, same) in enumerate([(50.0, 60.0, 50.5), (51.0, 61.5, 53.0),
+                                            (52.0, 60.7, 49.0)]):
+        _run(tmp_path, base, seed, {'mIoU': b, 'aAcc': 90.0 + seed}, base)
+        _run(tmp_path, 'good_bundled', seed, {'mIoU': good, 'aAcc': 91.0}, base,
+             {'cue_classes_mIoU': 40.0 + seed})
+        _run(tmp_path, 'same_bundled', seed, {'mIoU': same, 'aAcc': 90.0}, base)
+    out = tmp_path / 'lb'
+    groups = _tool().main([str(tmp_path / n) for n in (base, 'good_bundled', 'same_bundled')]
+                          + ['--out-dir', str(out), '--no-measure', '--metric', 'mIoU'])
+    by = {g['name']: g for g in groups}
+    assert by['good_bundled']['seeds'] == [0, 1, 2]
+    assert by['good_bundled']['stats']['mIoU']['n'] == 3
+    assert by['good_bundled']['stats']['mIoU']['d_significant']
+    assert not by['same_bundled']['stats']['mIoU']['d_significant']
+    rows, header = reporting.read_csv(str(out / 'leaderboard.csv'))
+    assert header['metric'] == 'mIoU' and header['date'][:4].isdigit() and 'command' in header
+    good = next(r for r in rows if r['name'] == 'good_bundled')
+    assert float(good['mIoU_mean']) == pytest.approx(182.2 / 3)
+    assert good['mIoU_n'] == '3' and good['mIoU_significant'] == 'True'
+    md = (out / 'leaderboard.md').read_text()
+    assert '**+9.73**' in md  # significant: bold with its interval
+    assert '*n.s.*' in md  # the other one is marked not significant
+    assert md.index('| good_bundled') < md.index('| fcn_bundled')  # ranked by the mean
+    assert 'cue_classes_mIoU' in md
+    assert (out / 'leaderboard.png').stat().st_size > 1000
+    # the markdown is a function of the CSV
+    assert lb.render_markdown(str(out / 'leaderboard.csv')) == md.rstrip('\n').split('\n')
+
+
+def test_a_baseline_that_did_not_learn_is_not_ranked_against(tmp_path):
+    base = 'faster_bundled'
+    for seed, (b, p) in enumerate([(0.0, 0.41), (0.38, 0.45), (0.40, 0.44)]):
+        _run(tmp_path, base, seed, {'coco/bbox_mAP': b}, base)
+        _run(tmp_path, 'plugin_bundled', seed, {'coco/bbox_mAP': p}, base)
+    out = tmp_path / 'lb'
+    groups = _tool().main([str(tmp_path / base), str(tmp_path / 'plugin_bundled'),
+                           '--out-dir', str(out), '--no-measure'])
+    plugin = next(g for g in groups if g['name'] == 'plugin_bundled')
+    assert plugin['baseline_status'].startswith('not learned')
+    assert 'd_diff' not in plugin['stats']['coco/bbox_mAP']
+    md = (out / 'leaderboard.md').read_text()
+    assert 'did not learn' in md and 'not compared (baseline did not learn)' in md
+    assert '**+' not in md
+    # the runs keep their order: nothing is ranked
+    assert md.index('| faster_bundled') < md.index('| plugin_bundled')
 
 
 @pytest.fixture
@@ -30,25 +119,25 @@ def work_dir(tiny_config, tiny_checkpoint, tmp_path):
     return wd
 
 
-def test_leaderboard_outputs(work_dir, tmp_path):
+def test_measured_model_and_published_rows(work_dir, tmp_path):
     published = tmp_path / 'published.yml'
     published.write_text(yaml.safe_dump([{
         'name': 'danet_r50-d8_4xb2-40k_cityscapes-512x1024', 'published': True,
         'source': 'https://github.com/open-mmlab/mmsegmentation/tree/main/configs/danet',
         'metrics': {'mIoU': 78.74}, 'memory_gb': 7.4, 'fps': 2.66, 'hardware': 'V100'}]))
     out = tmp_path / 'lb'
-    rows = _tool().main([str(work_dir), '--published', str(published), '--out-dir', str(out),
-                         '--shape', '64', '128'])
-    measured = [r for r in rows if not r['published']]
-    assert len(measured) == 1 and len(rows) == 2
-    r = measured[0]
-    assert r['metrics']['mIoU'] == 42.5 and r['source'].startswith('test')
-    assert r['gflops'] > 0 and r['params_m'] > 0 and r['fps'] > 0
-    assert r['input_shape'] == '64x128'
+    groups = _tool().main([str(work_dir), '--published', str(published), '--out-dir', str(out),
+                           '--shape', '64', '128'])
+    (g, ) = groups
+    cost = g['cost']
+    assert g['stats']['mIoU']['mean'] == 42.5 and g['stats']['mIoU']['n'] == 1
+    assert cost['gflops'] > 0 and cost['params_m'] > 0 and cost['ms_per_img'] > 0
+    assert cost['input_shape'] == '64x128'
     md = (out / 'leaderboard.md').read_text()
-    assert 'published' in md and 'github.com/open-mmlab' in md and '42.50' in md
-    assert (out / 'leaderboard.csv').read_text().count('\n') == 3
-    assert (out / 'leaderboard.png').stat().st_size > 1000
+    pub = md.index('## Published reference')
+    assert 'github.com/open-mmlab' in md[pub:] and '78.74' in md[pub:]
+    assert '78.74' not in md[:pub]  # never in the measured ranking
+    assert 'single seed' in md and '42.50' in md
     meta = yaml.safe_load((out / 'metafile.yml').read_text())
     (model, ) = meta['Models']  # published rows are not in the model index
     assert model['Name'] == 'tiny_danet_cbam'
@@ -67,33 +156,33 @@ def test_unsourced_published_numbers_are_refused(tmp_path):
 
 
 def test_a_detector_without_detections_is_said_so(tmp_path):
-    """mmdet's CocoMetric returns no metric at all when the model detects nothing; the row must
-    say that, not look like a run whose results went missing."""
-    tool = _tool()
+    """mmdet's CocoMetric returns no metric at all when the model detects nothing; the run
+    counts as box mAP 0, and says why."""
     run = tmp_path / 'wd' / 'test' / '20261121_000000'
     run.mkdir(parents=True)
     (run / '20261121_000000.json').write_text(json.dumps({'time': 0.1}))
-    (tmp_path / 'wd' / 'other.log').write_text('')
-    assert tool.test_metrics(str(tmp_path / 'wd')) == ({}, 'none')
+    assert lb.test_metrics(str(tmp_path / 'wd')) == ({}, 'none')
     (run / '20261121_000000.log').write_text(
         'mmengine - ERROR - coco_metric.py - compute_metrics - 465 - '
         'The testing results of the whole dataset is empty.\n')
-    metrics, origin = tool.test_metrics(str(tmp_path / 'wd'))
+    metrics, origin = lb.test_metrics(str(tmp_path / 'wd'))
     assert metrics == {} and origin.startswith('test: no detections')
+    (tmp_path / 'wd' / 'run.json').write_text(json.dumps({'name': 'det', 'seed': 0}))
+    (run_, ) = lb.collect_runs([str(tmp_path / 'wd')])
+    assert run_['metrics'] == {'coco/bbox_mAP': 0.0}
 
 
 def test_plot_labels_drop_what_every_name_shares():
-    labels = _tool().short_labels(['faster-rcnn_r18-eca-c2-c5_fpn_300iter_coco-bundled',
-                                   'faster-rcnn_r18_fpn_300iter_coco-bundled',
-                                   'faster-rcnn_r18-mhsa-c4-c5_fpn_300iter_coco-bundled'])
+    labels = lb.short_labels(['faster-rcnn_r18-eca-c2-c5_fpn_300iter_coco-bundled',
+                              'faster-rcnn_r18_fpn_300iter_coco-bundled',
+                              'faster-rcnn_r18-mhsa-c4-c5_fpn_300iter_coco-bundled'])
     assert labels == ['eca-c2-c5', 'faster-rcnn_r18_fpn_300iter_coco-bundled', 'mhsa-c4-c5']
-    assert _tool().short_labels(['only_one']) == ['only_one']
+    assert lb.short_labels(['only_one']) == ['only_one']
 
 
 def test_metafile_weights_inside_the_repository_are_repo_relative(tmp_path):
-    tool = _tool()
     inside = ROOT / 'work_dirs' / 'x' / 'iter_300.pth'
-    assert tool._repo_relative(str(inside)) == 'work_dirs/x/iter_300.pth'
+    assert lb._repo_relative(str(inside)) == 'work_dirs/x/iter_300.pth'
     outside = tmp_path / 'iter_1.pth'
-    assert tool._repo_relative(str(outside)) == str(outside)
-    assert tool._repo_relative(None) is None
+    assert lb._repo_relative(str(outside)) == str(outside)
+    assert lb._repo_relative(None) is None

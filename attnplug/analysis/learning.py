@@ -1,0 +1,299 @@
+"""Train and test configs over seeds with the stock tools, and what a run leaves behind.
+
+The library behind ``tools/benchmark_learning.py`` and ``tools/sweep.py``. Each (config, seed)
+goes through attnplug's ``tools/train.py`` and then ``tools/test.py`` on its last checkpoint,
+each a fresh subprocess run from the repository root (where ``data/`` is), one after another,
+in ``<work_root>/<name>/seed<k>/``. The seed goes in as ``randomness.seed=k`` with
+``randomness.deterministic=True`` (``torch.use_deterministic_algorithms``), so a rerun of one
+seed repeats its run.
+
+A *schedule* file (``configs/_base_/schedules/*.py``, import-free) can replace the configs' own
+schedule: each run then trains a generated delta config
+``_base_ = ['<config>']`` + the schedule's lines, named after the config with its ``<N>iter``
+token replaced by the schedule's tag (``schedule_1200iter.py`` -> ``1200iter``), written into
+the run's work dir. ``iters`` instead shortens every schedule alike (smoke runs).
+
+Each work dir gets a ``run.json``: name, config, seed, baseline name, schedule, the CPU time of
+training and of testing (``resource.getrusage(RUSAGE_CHILDREN)``: the subprocess's own CPU
+time, which other jobs on a shared machine do not inflate the way they do wall time), and,
+for segmentation, the IoU of the cue classes (person, bicycle, car: only the long-range cue at
+the image centre decides them, data/README.md) from mmseg's per-class table.
+"""
+import glob
+import json
+import os
+import os.path as osp
+import re
+import resource
+import subprocess
+import sys
+import time
+from typing import Any, Dict, List, Optional, Sequence
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+CUE_CLASSES = ('person', 'bicycle', 'car')
+#: The bundled configs each task's benchmark runs by default.
+DEFAULT_GLOBS = {'seg': 'configs/*/*cityscapes-bundled*.py',
+                 'det': 'configs/*/faster-rcnn_r18*_coco-bundled.py'}
+
+__all__ = ['CUE_CLASSES', 'DEFAULT_GLOBS', 'rel', 'baseline_of', 'default_configs',
+           'schedule_tag', 'scheduled_name', 'write_scheduled_config', 'schedule_options',
+           'per_class_iou', 'run_one', 'run_all']
+
+
+def rel(path: str) -> str:
+    return osp.relpath(osp.abspath(path), ROOT)
+
+
+def baseline_of(config: str) -> str:
+    """The bundled config that ``config``'s ``_base_`` names, or ``config`` itself."""
+    with open(osp.join(ROOT, config)) as f:
+        text = f.read()
+    match = re.search(r'_base_\s*=\s*\[(.*?)\]', text, re.S)
+    for base in re.findall(r"['\"]([^'\"]+)['\"]", match.group(1) if match else ''):
+        if 'bundled' in base and not base.startswith(('mmseg::', 'mmdet::')) \
+                and '_base_/' not in base:
+            return rel(osp.join(osp.dirname(osp.join(ROOT, config)), base))
+    return config
+
+
+def default_configs(task: str) -> List[str]:
+    """The task's bundled configs, baselines first."""
+    configs = sorted(rel(c) for c in glob.glob(osp.join(ROOT, DEFAULT_GLOBS[task])))
+    return sorted(configs, key=lambda c: baseline_of(c) != c)
+
+
+def schedule_tag(schedule: str) -> str:
+    """``schedule_1200iter_64x128.py`` -> ``1200iter_64x128``;
+    ``schedule_det_adamw-400iter_320x192.py`` -> ``adamw-400iter_320x192``."""
+    stem = osp.splitext(osp.basename(schedule))[0]
+    return re.sub(r'^schedule_(det_|seg_)?', '', stem)
+
+
+def scheduled_name(config: str, schedule: Optional[str]) -> str:
+    """The name of ``config`` trained on ``schedule``: its ``<N>iter`` token replaced by the
+    schedule's (``300iter`` -> ``1200iter``, ``adamw-400iter``), and its trailing size by the
+    schedule's size when the schedule has one (``-128x256`` -> ``-64x128``, appended when the
+    config names none)."""
+    name = osp.splitext(osp.basename(config))[0]
+    if not schedule:
+        return name
+    m = re.match(r'(?P<iters>.*?)(?:_(?P<size>\d+x\d+))?$', schedule_tag(schedule))
+    name, count = re.subn(r'(?<=[_-])\d+iter(?=[_-]|$)', m.group('iters'), name)
+    if not count:
+        name = f"{name}_{m.group('iters')}"
+    if m.group('size'):
+        name, count = re.subn(r'(?<=[_-])\d+x\d+$', m.group('size'), name)
+        if not count:
+            name = f"{name}-{m.group('size')}"
+    return name
+
+
+def write_scheduled_config(config: str, schedule: str, work_dir: str) -> str:
+    """Write ``_base_ = [config]`` + the schedule's lines as ``<work_dir>/<name>.py``."""
+    with open(osp.join(ROOT, schedule)) as f:
+        body = f.read()
+    path = osp.join(work_dir, scheduled_name(config, schedule) + '.py')
+    os.makedirs(work_dir, exist_ok=True)
+    with open(path, 'w') as f:
+        f.write(f'# {rel(config)} on the schedule {rel(osp.join(ROOT, schedule))} '
+                '(written by attnplug.analysis.learning)\n'
+                f"_base_ = ['{osp.abspath(osp.join(ROOT, config))}']\n{body}")
+    return path
+
+
+def schedule_options(config: str, iters: Optional[int]) -> List[str]:
+    """``--cfg-options`` that cut ``config``'s schedule to ``iters`` iterations: max_iters,
+    val and checkpoint intervals become ``iters``, the logger interval min(20, iters), and every
+    iteration-based ``begin``/``end`` of ``param_scheduler`` is scaled by iters / max_iters."""
+    if iters is None:
+        return []
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(ROOT, config))
+    scale = iters / cfg.train_cfg.max_iters
+    opts = [f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
+            f'default_hooks.checkpoint.interval={iters}',
+            f'default_hooks.logger.interval={min(20, iters)}']
+    schedulers = cfg.get('param_scheduler') or []
+    if isinstance(schedulers, dict):
+        schedulers = [schedulers]
+    for i, sched in enumerate(schedulers):
+        if sched.get('by_epoch', True):
+            continue
+        end = sched.get('end')
+        if end is not None and end < 10**8:
+            end = max(1, round(end * scale))
+            opts.append(f'param_scheduler.{i}.end={end}')
+        if sched.get('begin'):
+            begin = round(sched['begin'] * scale)
+            opts.append(f'param_scheduler.{i}.begin={min(begin, end - 1) if end else begin}')
+        for j, milestone in enumerate(sched.get('milestones') or []):
+            opts.append(f'param_scheduler.{i}.milestones.{j}={max(1, round(milestone * scale))}')
+    return opts
+
+
+def per_class_iou(log_path: str) -> Dict[str, float]:
+    """{class: IoU} from the last per-class table mmseg's IoUMetric printed into ``log_path``."""
+    with open(log_path, errors='replace') as f:
+        text = f.read()
+    start = text.rfind('per class results:')
+    table = {}
+    if start < 0:
+        return table
+    header = None
+    for line in text[start:].splitlines()[1:]:
+        if line.startswith('+'):
+            continue
+        if not line.startswith('|'):
+            if header is not None:
+                break
+            continue
+        cells = [c.strip() for c in line.strip().strip('|').split('|')]
+        if header is None:
+            header = cells
+            continue
+        row = dict(zip(header, cells))
+        value = row.get('IoU', 'nan')
+        table[row.get('Class', cells[0])] = float(value) if value != 'nan' else float('nan')
+    return table
+
+
+def _run_tool(args_list: List[str], log_path: str):
+    """Run ``python tools/<...>`` from the repository root; (exit code, CPU s, wall s)."""
+    env = dict(os.environ)
+    env['PYTHONPATH'] = os.pathsep.join([ROOT, env.get('PYTHONPATH', '')])
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    with open(log_path, 'w') as log:
+        proc = subprocess.run([sys.executable, *args_list], cwd=ROOT, env=env, stdout=log,
+                              stderr=subprocess.STDOUT)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return proc.returncode, cpu, time.perf_counter() - t0
+
+
+def _tail(path: str, n: int = 3) -> str:
+    with open(path, errors='replace') as f:
+        lines = [ln.strip() for ln in f if ln.strip()]
+    return ' | '.join(lines[-n:])[-400:]
+
+
+def _newest(pattern: str) -> Optional[str]:
+    paths = sorted(glob.glob(pattern))
+    return paths[-1] if paths else None
+
+
+def run_one(config: str, seed: int, work_root: str, schedule: Optional[str] = None,
+            iters: Optional[int] = None, cfg_options: Sequence[str] = (),
+            reuse: bool = False, deterministic: bool = True,
+            baseline: Optional[str] = None) -> Dict[str, Any]:
+    """Train and test ``config`` (repository-relative) with ``seed``; returns the run's row
+    (also written to ``<work dir>/run.json``). ``baseline``: the baseline config (default:
+    :func:`baseline_of`)."""
+    name = scheduled_name(config, schedule)
+    base = rel(baseline) if baseline else baseline_of(config)
+    work = osp.join(work_root, name, f'seed{seed}')
+    os.makedirs(work, exist_ok=True)
+    train_config = write_scheduled_config(config, schedule, work) if schedule else config
+    row = dict(name=name, config=config, seed=seed, baseline=base,
+               baseline_name=scheduled_name(base, schedule), schedule=schedule or '',
+               iters=iters or '', work_dir=rel(work))
+    opts = (schedule_options(train_config, iters) +
+            [f'randomness.seed={seed}', f'randomness.deterministic={deterministic}'] +
+            list(cfg_options))
+    cfg_opts = ['--cfg-options', *opts]
+    ckpt_file = osp.join(work, 'last_checkpoint')
+    if reuse and osp.isfile(ckpt_file) and osp.isfile(osp.join(work, 'run.json')):
+        with open(osp.join(work, 'run.json')) as f:
+            old = json.load(f)
+        if not old.get('error'):
+            print(f'  reusing {work}', file=sys.stderr, flush=True)
+            return old
+    rc, cpu, wall = _run_tool(['tools/train.py', train_config, '--work-dir', work, *cfg_opts],
+                              osp.join(work, 'train.log'))
+    row.update(train_cpu_s=cpu, train_wall_s=wall)
+    if rc != 0:
+        row['error'] = f'train exited {rc}: {_tail(osp.join(work, "train.log"))}'
+        return _save(row, work)
+    with open(ckpt_file) as f:
+        ckpt = f.read().strip()
+    test_dir = osp.join(work, 'test')
+    rc, cpu, wall = _run_tool(['tools/test.py', train_config, ckpt, '--work-dir', test_dir,
+                               *cfg_opts], osp.join(work, 'test.log'))
+    row.update(test_cpu_s=cpu, test_wall_s=wall)
+    if rc != 0:
+        row['error'] = f'test exited {rc}: {_tail(osp.join(work, "test.log"))}'
+        return _save(row, work)
+    scalars = _newest(osp.join(test_dir, '2*', '2*.json'))
+    log = _newest(osp.join(test_dir, '2*', '2*.log'))
+    if scalars is None or log is None:
+        row['error'] = f'no test results under {test_dir}'
+        return _save(row, work)
+    with open(scalars) as f:
+        row['metrics'] = {k: v for k, v in json.load(f).items()
+                          if isinstance(v, (int, float)) and k not in ('step', 'time',
+                                                                       'data_time')}
+    ious = per_class_iou(log)
+    extra = {f'{c}_IoU': ious[c] for c in CUE_CLASSES if c in ious}
+    if len(extra) == len(CUE_CLASSES):
+        extra['cue_classes_mIoU'] = sum(extra.values()) / len(CUE_CLASSES)
+    row['extra_metrics'] = extra
+    return _save(row, work)
+
+
+def _save(row: Dict[str, Any], work: str) -> Dict[str, Any]:
+    with open(osp.join(work, 'run.json'), 'w') as f:
+        json.dump(row, f, indent=1)
+    return row
+
+
+def run_all(configs: Sequence[str], seeds: Sequence[int], work_root: str, **kwargs
+            ) -> List[Dict[str, Any]]:
+    """:func:`run_one` for every config and seed (configs outer, seeds inner)."""
+    rows = []
+    total = len(configs) * len(seeds)
+    for i, config in enumerate(configs):
+        for j, seed in enumerate(seeds):
+            print(f'[{i * len(seeds) + j + 1}/{total}] {config} seed {seed}', file=sys.stderr,
+                  flush=True)
+            row = run_one(config, seed, work_root, **kwargs)
+            print(f'  -> {json.dumps({k: row.get(k) for k in ("metrics", "error")})}',
+                  file=sys.stderr, flush=True)
+            rows.append(row)
+    return rows
+
+
+RUN_FIELDS = ['name', 'seed', 'config', 'baseline_name', 'schedule', 'iters', 'train_cpu_s',
+              'test_cpu_s', 'work_dir', 'error']
+
+
+def report(rows: List[Dict[str, Any]], out: str, header: Dict[str, str]) -> None:
+    """``<out>.csv`` (one row per run: every metric, the CPU times) and ``<out>.md``."""
+    from . import reporting
+    metric_keys = sorted({k for r in rows for k in (r.get('metrics') or {})} |
+                         {k for r in rows for k in (r.get('extra_metrics') or {})})
+    flat = []
+    for r in rows:
+        d = {k: r.get(k) for k in RUN_FIELDS}
+        d.update(r.get('metrics') or {})
+        d.update(r.get('extra_metrics') or {})
+        flat.append(d)
+    fields = RUN_FIELDS[:-2] + metric_keys + RUN_FIELDS[-2:]
+    reporting.write_csv(out + '.csv', flat, fields, header)
+    shown = [k for k in ('mIoU', 'cue_classes_mIoU', 'coco/bbox_mAP', 'coco/bbox_mAP_50')
+             if k in metric_keys]
+    lines = ['# Training runs (one row per config and seed)', '',
+             '<!-- Written by tools/benchmark_learning.py; rerun it rather than editing. -->',
+             '']
+    lines += reporting.header_markdown(header)
+    lines += ['', 'Per run: the test metrics and the CPU time of training and testing (the '
+              'subprocesses\' own CPU time). The seeds are summarised, with intervals against '
+              'the baseline, by `tools/leaderboard.py`.', '']
+    table = [[r['name'] + (f' — {r["error"]}' if r.get('error') else ''), r['seed']] +
+             ['' if r.get(k) in (None, '') else f'{float(r[k]):.3f}' if k.endswith('mAP') or
+              '/bbox' in k else f'{float(r[k]):.2f}' for k in shown] +
+             ['' if r.get('train_cpu_s') is None else f'{r["train_cpu_s"]:.0f}',
+              '' if r.get('test_cpu_s') is None else f'{r["test_cpu_s"]:.0f}'] for r in flat]
+    lines += reporting.markdown_table(['config', 'seed'] + shown + ['train CPU s', 'test CPU s'],
+                                      table)
+    reporting.write_text(out + '.md', lines)
