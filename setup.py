@@ -32,6 +32,9 @@ INSTALL_REQUIRES = [
 EXTRAS = {
     'tests': ['pytest', 'onnx', 'onnxruntime', 'onnxscript', 'tensorboard'],
     'tensorboard': ['tensorboard'],
+    # mmseg's ConvNeXt configs build mmpretrain.ConvNeXt (configs/with_plugins/upernet_convnext-*).
+    # Its own requirements (einops, mat4py, modelindex, rich, ...) pull no torch/mmcv/mmengine.
+    'pretrain': ['mmpretrain==1.2.0'],
 }
 
 setup(

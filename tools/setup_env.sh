@@ -86,6 +86,15 @@ step 4/6 "attnplug (editable) and the OpenMMLab packages"
 "$PY" -m pip install -q -e "$_ap_root[tests]" \
     || fail "pip install -e $_ap_root failed" "read pip's message above; a conflicting mmcv/mmengine may need 'pip uninstall'"
 
+# mmpretrain (the 'pretrain' extra): mmseg's ConvNeXt configs build mmpretrain.ConvNeXt. Optional:
+# a failure here leaves the rest of the stack working, and only the ConvNeXt configs unavailable.
+# It declares mmcv/mmengine only under its 'mim' extra, so it keeps the ones installed above.
+if "$PY" -c "import mmpretrain; assert mmpretrain.__version__ == '1.2.0'" 2>/dev/null; then
+    echo "  mmpretrain 1.2.0 is already installed"
+elif ! "$PY" -m pip install -q -e "$_ap_root[pretrain]"; then
+    echo "  WARNING: mmpretrain 1.2.0 could not be installed; the ConvNeXt configs will not build" >&2
+fi
+
 step 5/6 "checking the stack"
 "$PY" - <<'PYEOF' || fail "the stack does not import (message above)" "re-run this script; if mmcv._ext is missing, delete the cached mmcv wheel and re-run"
 import importlib, sys
@@ -105,5 +114,11 @@ for what, stmt in checks:
         print(f"  FAIL {what:20s} ({stmt}): {type(exc).__name__}: {exc}")
 sys.exit(1 if bad else 0)
 PYEOF
+
+if "$PY" -c "import mmpretrain.models" 2>/dev/null; then
+    echo "  ok   mmpretrain models    (import mmpretrain.models; optional)"
+else
+    echo "  WARN mmpretrain models    (import mmpretrain.models failed; optional: only the ConvNeXt configs need it)"
+fi
 
 step 6/6 "done: activate with  source $_ap_venv/bin/activate"

@@ -8,3 +8,4 @@ an ``attnplug.<Name>`` type.
 from . import backbones  # noqa: F401  (registration)
 from . import necks  # noqa: F401  (registration)
 from . import decode_heads  # noqa: F401  (registration)
+from . import with_plugins  # noqa: F401  (registration: attnplug.WithPlugins)
