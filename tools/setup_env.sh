@@ -86,13 +86,16 @@ step 4/6 "attnplug (editable) and the OpenMMLab packages"
 "$PY" -m pip install -q -e "$_ap_root[tests]" \
     || fail "pip install -e $_ap_root failed" "read pip's message above; a conflicting mmcv/mmengine may need 'pip uninstall'"
 
-# mmpretrain (the 'pretrain' extra): mmseg's ConvNeXt configs build mmpretrain.ConvNeXt. Optional:
-# a failure here leaves the rest of the stack working, and only the ConvNeXt configs unavailable.
-# It declares mmcv/mmengine only under its 'mim' extra, so it keeps the ones installed above.
-if "$PY" -c "import mmpretrain; assert mmpretrain.__version__ == '1.2.0'" 2>/dev/null; then
-    echo "  mmpretrain 1.2.0 is already installed"
-elif ! "$PY" -m pip install -q -e "$_ap_root[pretrain]"; then
-    echo "  WARNING: mmpretrain 1.2.0 could not be installed; the ConvNeXt configs will not build" >&2
+# mmpretrain 1.2.0 (the 'pretrain' extra; mmseg's ConvNeXt configs build mmpretrain.ConvNeXt) only
+# where torchvision works: `import mmpretrain.models` imports torchvision.ops at module level
+# (mmpretrain/evaluation/metrics/visual_grounding_eval.py), and for torch 2.13 PyPI has only CUDA
+# builds of torchvision, which fail to load with a CPU torch ("operator torchvision::nms does not
+# exist"). mmpretrain declares mmcv/mmengine only under its 'mim' extra: it keeps the ones above.
+if "$PY" -c "import torchvision.ops" 2>/dev/null; then
+    "$PY" -m pip install -q -e "$_ap_root[pretrain]" \
+        || echo "  WARNING: mmpretrain 1.2.0 could not be installed; mmpretrain.ConvNeXt will not build" >&2
+else
+    echo "  mmpretrain (optional) skipped: torchvision does not import with this torch (docs/any_model.md)"
 fi
 
 step 5/6 "checking the stack"
@@ -118,7 +121,7 @@ PYEOF
 if "$PY" -c "import mmpretrain.models" 2>/dev/null; then
     echo "  ok   mmpretrain models    (import mmpretrain.models; optional)"
 else
-    echo "  WARN mmpretrain models    (import mmpretrain.models failed; optional: only the ConvNeXt configs need it)"
+    echo "  --   mmpretrain models    (optional, not importable: mmpretrain.ConvNeXt unavailable)"
 fi
 
 step 6/6 "done: activate with  source $_ap_venv/bin/activate"
