@@ -89,12 +89,14 @@ def analyse(config: str, shape=None, cfg_options: Optional[dict] = None) -> Dict
         raise SystemExit(f'show_plugins: {config} builds no part with attnplug.WithPlugins '
                          f"(type='attnplug.WithPlugins', wraps=..., plugins=[...])")
     seen, handles = {}, []
+
+    def record(module, args):  # returns None: the plugin's input is left as it is
+        seen.setdefault(id(module), tuple(args[0].shape))
+
     for _, part in parts:
         for site in plugin_sites(part):
             for name in site.plugin_names:
-                plugin = getattr(site, name)
-                handles.append(plugin.register_forward_pre_hook(
-                    lambda m, args, key=id(plugin): seen.setdefault(key, tuple(args[0].shape))))
+                handles.append(getattr(site, name).register_forward_pre_hook(record))
     with torch.no_grad():
         inputs, samples = dummy_inputs(model, scope, shape)
         model(inputs, samples, mode='tensor')
