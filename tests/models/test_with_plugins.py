@@ -472,3 +472,21 @@ def test_onnx_export_and_compile():
     compiled = torch.compile(wrapped, backend='eager', fullgraph=True)
     with torch.no_grad():
         assert torch.allclose(compiled(x), ref, atol=1e-6)
+
+
+def test_error_ambiguous_layout_from_dry_run():
+    """(B, C, N) tokens fit none of the layouts: the dry run refuses them, naming the shapes."""
+    class ChannelsFirstTokens(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Conv2d(3, 8, 3, stride=2)
+            self.flat = nn.Flatten(2)
+
+        def forward(self, x):
+            return self.flat(self.stem(x))
+    with pytest.raises(ValueError) as info:
+        WithPlugins(wraps=ChannelsFirstTokens,
+                    plugins=[dict(cfg=dict(type='attnplug.SqueezeExcitation'), after='flat')])
+    msg = str(info.value)
+    assert "the layout of 'flat' is ambiguous" in msg and "after='flat'" in msg
+    assert '(1, 8, 1457)' in msg  # 64x96 input, stride 2, no padding: 31 x 47 tokens
