@@ -41,6 +41,9 @@ def parse_args(argv=None):
     p.add_argument('--json', help='write every site of every config to this JSON file')
     p.add_argument('--csv', help='write one row per config to this CSV file')
     p.add_argument('--md', help='write the summary and the sites as markdown to this file')
+    p.add_argument('--from-json', action='store_true',
+                   help='CONFIG is a JSON written by --json: re-render --md/--csv from it '
+                   'without building anything (its date, device and command are kept)')
     return p.parse_args(argv)
 
 
@@ -129,7 +132,9 @@ def analyse(config: str, shape=None, cfg_options: Optional[dict] = None) -> Dict
 
 
 def _g(n) -> str:
-    return '-' if n is None else f'{n / 1e9:.3f}G'
+    if n is None:
+        return '-'
+    return f'{n / 1e9:.3f}G' if n >= 1e9 else f'{n / 1e6:.3f}M'
 
 
 def _m(n) -> str:
@@ -137,7 +142,9 @@ def _m(n) -> str:
 
 
 def _pct(a, b) -> str:
-    return '-' if not b or a is None else f'{100 * a / b:.1f}%'
+    if not b or a is None:
+        return '-'
+    return f'{100 * a / b:.1f}%' if 100 * a / b >= 0.1 else f'{100 * a / b:.3f}%'
 
 
 def summary_rows(results: List[dict]) -> List[dict]:
@@ -189,7 +196,9 @@ def write_md(path: str, results: List[dict], header: List[str]) -> None:
                      f"{_m(r['plugin_params'])} | {r['params_pct']} | {_g(r['plugin_flops'])} | "
                      f"{r['flops_pct']} |")
     lines += ['', 'FLOPs: one multiply-add = one FLOP (mmengine), attention counted '
-              '(attnplug.analysis.flops). "% of part": of the part without its plugins.', '',
+              '(attnplug.analysis.flops); element-wise products, such as the gating of CBAM, are '
+              'not counted, as mmengine counts none. "% of part": of the part without its '
+              'plugins; FLOPs of the part only where it takes the image (a backbone).', '',
               '## Matched paths', '']
     for r in results:
         for p in r['parts']:
@@ -205,15 +214,22 @@ def write_md(path: str, results: List[dict], header: List[str]) -> None:
 def main(argv=None):
     args = parse_args(argv)
     started = datetime.datetime.now(datetime.timezone.utc)
-    results = []
-    for config in args.configs:
-        r = analyse(config, args.shape, args.cfg_options)
-        print_result(r)
-        results.append(r)
-    header = [f"date: {started.strftime('%Y-%m-%d %H:%M UTC')}", f'device: {device_name()}',
-              f'torch {torch.__version__}, Python {platform.python_version()}',
-              'command: `python tools/show_plugins.py ' + ' '.join(
-                  argv if argv is not None else sys.argv[1:]) + '`']
+    if args.from_json:
+        with open(args.configs[0]) as f:
+            saved = json.load(f)
+        results, header = saved['results'], saved['header']
+        for r in results:
+            print_result(r)
+    else:
+        results = []
+        for config in args.configs:
+            r = analyse(config, args.shape, args.cfg_options)
+            print_result(r)
+            results.append(r)
+        header = [f"date: {started.strftime('%Y-%m-%d %H:%M UTC')}", f'device: {device_name()}',
+                  f'torch {torch.__version__}, Python {platform.python_version()}',
+                  'command: `python tools/show_plugins.py ' + ' '.join(
+                      argv if argv is not None else sys.argv[1:]) + '`']
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(dict(header=header, results=results), f, indent=1)

@@ -53,6 +53,10 @@ def test_segformer_sites_and_costs(tmp_path, capsys):
                                if not line.startswith('#')))
     assert rows[0]['sites'] == '6' and int(rows[0]['plugin_params']) == part['plugin_params']
     assert json.loads(js.read_text())['results'][0]['parts'][0]['sites'] == sites
+    # --from-json re-renders the same tables (date, device and command of the run kept)
+    again = tmp_path / 'again.md'
+    tool.main([str(js), '--from-json', '--md', str(again)])
+    assert again.read_text() == text
 
 
 def test_rtmdet_sites(capsys):
