@@ -46,6 +46,11 @@ EXTRAS = {
     'tests': ['pytest', 'onnx', 'onnxruntime', 'onnxscript', 'tensorboard'] + SEG_REQUIRES +
     DET_REQUIRES,
     'tensorboard': ['tensorboard'],
+    # mmseg's ConvNeXt configs build mmpretrain.ConvNeXt. Its own requirements (einops, mat4py,
+    # modelindex, rich, ...) pull no torch/mmcv/mmengine, but `import mmpretrain.models` needs a
+    # torchvision that loads with the installed torch: not the case for a CPU torch 2.13, whose
+    # only torchvision wheels are CUDA builds (docs/any_model.md).
+    'pretrain': ['mmpretrain==1.2.0'],
 }
 
 setup(

@@ -86,6 +86,18 @@ step 4/6 "attnplug (editable) and the OpenMMLab packages"
 "$PY" -m pip install -q -e "$_ap_root[tests]" \
     || fail "pip install -e $_ap_root failed" "read pip's message above; a conflicting mmcv/mmengine may need 'pip uninstall'"
 
+# mmpretrain 1.2.0 (the 'pretrain' extra; mmseg's ConvNeXt configs build mmpretrain.ConvNeXt) only
+# where torchvision works: `import mmpretrain.models` imports torchvision.ops at module level
+# (mmpretrain/evaluation/metrics/visual_grounding_eval.py), and for torch 2.13 PyPI has only CUDA
+# builds of torchvision, which fail to load with a CPU torch ("operator torchvision::nms does not
+# exist"). mmpretrain declares mmcv/mmengine only under its 'mim' extra: it keeps the ones above.
+if "$PY" -c "import torchvision.ops" 2>/dev/null; then
+    "$PY" -m pip install -q -e "$_ap_root[pretrain]" \
+        || echo "  WARNING: mmpretrain 1.2.0 could not be installed; mmpretrain.ConvNeXt will not build" >&2
+else
+    echo "  mmpretrain (optional) skipped: torchvision does not import with this torch (docs/any_model.md)"
+fi
+
 step 5/6 "checking the stack"
 "$PY" - <<'PYEOF' || fail "the stack does not import (message above)" "re-run this script; if mmcv._ext is missing, delete the cached mmcv wheel and re-run"
 import importlib, sys
@@ -105,5 +117,11 @@ for what, stmt in checks:
         print(f"  FAIL {what:20s} ({stmt}): {type(exc).__name__}: {exc}")
 sys.exit(1 if bad else 0)
 PYEOF
+
+if "$PY" -c "import mmpretrain.models" 2>/dev/null; then
+    echo "  ok   mmpretrain models    (import mmpretrain.models; optional)"
+else
+    echo "  --   mmpretrain models    (optional, not importable: mmpretrain.ConvNeXt unavailable)"
+fi
 
 step 6/6 "done: activate with  source $_ap_venv/bin/activate"

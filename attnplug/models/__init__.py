@@ -10,4 +10,5 @@ each other.
 from . import backbones  # noqa: F401  (registration)
 from . import necks  # noqa: F401  (registration)
 from . import decode_heads  # noqa: F401  (registration)
+from . import with_plugins  # noqa: F401  (registration: attnplug.WithPlugins, framework-agnostic)
 from attnplug.frameworks import HAS_MMDET, HAS_MMSEG  # noqa: F401

@@ -1,0 +1,696 @@
+"""``attnplug.WithPlugins``: any attnplug module after any submodule of any registered model part.
+
+Backbones such as MiT (SegFormer), Swin, ConvNeXt, CSPNeXt (RTMDet) and CSPDarknet (YOLOX) have
+no plugin slot. ``WithPlugins`` builds the part a config would have built and runs plugins on
+the outputs of the submodules that dotted glob patterns select::
+
+    model = dict(backbone=dict(
+        type='attnplug.WithPlugins', wraps='MixVisionTransformer',  # the base's type moves here
+        plugins=[dict(cfg=dict(type='attnplug.CBAM'), after='layers.[1-3].1.*')]))
+
+Design (docs/any_model.md):
+
+* The built object **is** the wrapped model: an instance of a subclass of the wrapped class
+  (same ``__name__``), made once per wrapped class, whose only override is ``init_weights``.
+  The plugins live under one attribute, ``attnplug_plugins``, mirroring the dotted paths they
+  follow (``attnplug_plugins.layers.1.1.0.cbam.*``), so every key of the wrapped model is
+  unchanged and checkpoints of the wrapped model load with only plugin keys missing.
+* A plugin runs from a forward hook on the matched submodule. The hook is a bound method of the
+  plugin site (an ``nn.Module``), so ``copy.deepcopy`` gives hooks bound to the copy's sites and
+  export / ``torch.compile`` trace ordinary module calls.
+* Layouts: ``'NCHW'``, ``'NHWC'`` and ``'NLC'`` (token sequences (B, N, C) whose H x W the block
+  receives, as MiT's ``block(x, hw_shape)`` and Swin's blocks do). H x W is read from the call's
+  arguments or from the output tuple, never guessed. Tuple/list outputs: ``index`` says which
+  element the plugin runs on; with one tensor element it is that one.
+* Layout and ``in_channels`` are found at build time by a dry run: two forwards (no grad, eval
+  mode, state restored) of the wrapped model on zero images of two sizes, 64x96 and 96x128 by
+  default. The dimensions that change with the input size are spatial; the one that does not is
+  the channel dimension. This costs two inference passes of the model at those sizes (a few ms
+  for the tiny test models, well under a second for a full-size backbone on a CPU). A part whose
+  forward does not take one image (a neck, a head) falls back to static inference: channels
+  from the matched module's ``out_channels``/``out_features``/``num_features``/``embed_dims``,
+  layout NCHW where that comes from a convolution or a BatchNorm; anything else needs
+  ``layout=``. A wrong layout is an error at run time, never a silent reshape.
+
+Framework-agnostic: this file imports torch, mmengine and mmcv only. The wrapped type is looked
+up in the registries when the config is built (``mmseg.X``, ``mmdet.X``, ``mmpretrain.X``, or
+a name in the current default scope).
+"""
+import difflib
+import fnmatch
+import inspect
+from collections import defaultdict
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+from mmcv.cnn.bricks.plugin import infer_abbr
+from mmengine.logging import print_log
+from mmengine.model import BaseModule
+from mmengine.registry import MODELS as MMENGINE_MODELS
+
+from attnplug.registry import MODELS
+
+__all__ = ['WithPlugins', 'PluginSite', 'LAYOUTS', 'PLUGINS_ATTR', 'match_paths',
+           'plugin_sites', 'DEFAULT_PROBE_SIZES']
+
+LAYOUTS = ('NCHW', 'NHWC', 'NLC')
+PLUGINS_ATTR = 'attnplug_plugins'
+ENTRY_KEYS = ('cfg', 'after', 'layout', 'index')
+# Two input sizes whose strided outputs differ in both H and W for strides up to 32 (the
+# differing dims identify the spatial ones) and are not square (a transposed H x W shows).
+DEFAULT_PROBE_SIZES = ((64, 96), (96, 128))
+_CONTAINERS = (nn.ModuleList, nn.ModuleDict, nn.ParameterList, nn.ParameterDict)
+
+
+# --------------------------------------------------------------------------- matching
+def _match_one(pattern: str, name: str) -> bool:
+    """Glob over dotted paths, component by component: ``*``, ``?`` and ``[1-3]`` stay within
+    one component; ``**`` spans any number of components (zero included)."""
+    return _match_parts(pattern.split('.'), name.split('.'))
+
+
+def _match_parts(pat: List[str], parts: List[str]) -> bool:
+    if not pat:
+        return not parts
+    if pat[0] == '**':
+        return any(_match_parts(pat[1:], parts[i:]) for i in range(len(parts) + 1))
+    return bool(parts) and fnmatch.fnmatchcase(parts[0], pat[0]) and _match_parts(pat[1:], parts[1:])
+
+
+def _candidates(pattern: str, names: Sequence[str], limit: int = 12) -> Tuple[str, List[str]]:
+    """Where the match stops, and the paths a user may have meant there: the paths that the
+    longest matching prefix of the pattern reaches and their children, then close matches."""
+    parts = pattern.split('.')
+    for k in range(len(parts) - 1, -1, -1):
+        reached = [n for n in names if n.count('.') == k - 1 and _match_parts(parts[:k], n.split('.'))]
+        if k == 0 or reached:
+            break
+    prefix = '.'.join(parts[:k])
+    near = [n for n in names if (k == 0 and '.' not in n) or any(
+        n == r or (n.startswith(r + '.') and n.count('.') == r.count('.') + 1) for r in reached)]
+    close = difflib.get_close_matches(pattern, names, n=limit, cutoff=0.5)
+    return prefix, list(dict.fromkeys(near + close))[:limit]
+
+
+def match_paths(model: nn.Module, pattern: str, where: str = 'WithPlugins') -> List[str]:
+    """Paths in ``model.named_modules()`` that ``pattern`` matches, in module order.
+
+    Raises:
+        ValueError: if ``pattern`` is empty or matches nothing; the message lists the pattern
+            and candidate paths.
+    """
+    names = [n for n, _ in model.named_modules() if n and not n.startswith(PLUGINS_ATTR)]
+    if not isinstance(pattern, str) or not pattern:
+        raise ValueError(f"{where}: 'after' must be a non-empty dotted path pattern, got {pattern!r}")
+    hits = [n for n in names if _match_one(pattern, n)]
+    if not hits:
+        prefix, cands = _candidates(pattern, names)
+        raise ValueError(
+            f"{where}: after={pattern!r} matches no submodule of {type(model).__name__} (matched "
+            f"up to {prefix!r}). Expected a dotted path of named_modules() ('*' stays within one "
+            f"component, '**' spans several). Candidate paths: "
+            f"{', '.join(cands) if cands else '(none)'}")
+    return hits
+
+
+# --------------------------------------------------------------------------- layouts
+def _is_hw(value) -> bool:
+    return (isinstance(value, (tuple, list, torch.Size)) and len(value) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in value))
+
+
+def _hw_sources(args: tuple, kwargs: dict, output) -> List[Tuple[str, Any, Tuple[int, int]]]:
+    """Every (H, W) pair a call carries: positional and keyword arguments, then the elements of
+    a tuple output. Returns ``(source, key, (H, W))`` with source 'arg', 'kwarg' or 'out'."""
+    found = [('arg', i, tuple(a)) for i, a in enumerate(args) if _is_hw(a)]
+    found += [('kwarg', k, tuple(v)) for k, v in kwargs.items() if _is_hw(v)]
+    if isinstance(output, (tuple, list)):
+        found += [('out', i, tuple(o)) for i, o in enumerate(output) if _is_hw(o)]
+    return found
+
+
+def _read_hw(source, args, kwargs, output):
+    kind, key = source
+    if kind == 'arg':
+        return tuple(args[key]) if len(args) > key else None
+    if kind == 'kwarg':
+        return tuple(kwargs[key]) if key in kwargs else None
+    return tuple(output[key]) if isinstance(output, (tuple, list)) and len(output) > key else None
+
+
+def _describe(value) -> str:
+    if isinstance(value, torch.Tensor):
+        return f'Tensor{tuple(value.shape)}'
+    if isinstance(value, (tuple, list)):
+        return type(value).__name__ + '(' + ', '.join(_describe(v) for v in value) + ')'
+    return type(value).__name__ if not _is_hw(value) else repr(tuple(value))
+
+
+def _static_channels(module: nn.Module) -> Tuple[Optional[int], Optional[str], str]:
+    """``(channels, layout or None, what it came from)`` from the module's attributes, or from
+    the last convolution / linear / norm registered in it."""
+    def own(m):
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            return m.out_channels, 'NCHW', f'{type(m).__name__}.out_channels'
+        if isinstance(m, (nn.BatchNorm2d, nn.SyncBatchNorm, nn.InstanceNorm2d)):
+            return m.num_features, 'NCHW', f'{type(m).__name__}.num_features'
+        if isinstance(m, nn.GroupNorm):
+            return m.num_channels, 'NCHW', 'GroupNorm.num_channels'
+        if isinstance(m, nn.Linear):
+            return m.out_features, None, 'Linear.out_features'
+        if isinstance(m, nn.LayerNorm) and len(m.normalized_shape) == 1:
+            return m.normalized_shape[0], None, 'LayerNorm.normalized_shape'
+        return None
+    found = own(module)
+    if found:
+        return found
+    for attr in ('out_channels', 'embed_dims'):
+        value = getattr(module, attr, None)
+        if isinstance(value, int) and not isinstance(value, bool):
+            convs = [m for m in module.modules() if isinstance(m, nn.Conv2d)]
+            layout = 'NCHW' if attr == 'out_channels' and convs else None
+            return value, layout, f'{type(module).__name__}.{attr}'
+    for m in reversed(list(module.modules())[1:]):
+        found = own(m)
+        if found:
+            return found[0], found[1], f'last {found[2]} inside {type(module).__name__}'
+    return None, None, 'nothing (no out_channels/embed_dims attribute, no conv, linear or norm)'
+
+
+def _to_nchw(x: torch.Tensor, layout: str, hw) -> torch.Tensor:
+    if layout == 'NCHW':
+        return x
+    if layout == 'NHWC':
+        return x.permute(0, 3, 1, 2)
+    b, n, c = x.shape
+    return x.transpose(1, 2).reshape(b, c, hw[0], hw[1])
+
+
+def _from_nchw(y: torch.Tensor, layout: str) -> torch.Tensor:
+    if layout == 'NCHW':
+        return y
+    # contiguous, as the module's own output was: callers may .view() it (Swin's PatchMerging)
+    if layout == 'NHWC':
+        return y.permute(0, 2, 3, 1).contiguous()
+    return y.flatten(2).transpose(1, 2).contiguous()
+
+
+# --------------------------------------------------------------------------- plugin site
+class PluginSite(BaseModule):
+    """The plugins that run, chained, on the output of one submodule.
+
+    Args:
+        path (str): Dotted path of the submodule in the wrapped model.
+        layout (str): ``'NCHW'``, ``'NHWC'`` or ``'NLC'``.
+        channels (int): Channels of the feature (the plugins' ``in_channels``).
+        index (int | None): Element of a tuple/list output; None for a tensor output.
+        hw_source (tuple | None): Where an ``'NLC'`` feature's (H, W) is read:
+            ``('arg', i)``, ``('kwarg', name)`` or ``('out', i)``.
+    """
+
+    def __init__(self, path: str, layout: str, channels: int, index: Optional[int] = None,
+                 hw_source: Optional[tuple] = None):
+        super().__init__()
+        self.path, self.layout, self.channels = path, layout, channels
+        self.index, self.hw_source = index, hw_source
+        self.plugin_names: List[str] = []
+
+    def add_plugin(self, name: str, module: nn.Module) -> None:
+        self.add_module(name, module)
+        self.plugin_names.append(name)
+
+    def describe(self) -> str:
+        idx = '' if self.index is None else f'[{self.index}]'
+        hw = '' if self.hw_source is None else f', H x W from {self.hw_source[0]} {self.hw_source[1]!r}'
+        return f'{self.path}{idx} ({self.layout}, C={self.channels}{hw})'
+
+    def _error(self, msg: str) -> RuntimeError:
+        return RuntimeError(f'attnplug.WithPlugins: the plugins after {self.describe()}: {msg}')
+
+    def hook(self, module: nn.Module, args: tuple, kwargs: dict, output):
+        """Forward hook of the wrapped submodule: returns its output with the plugins applied."""
+        if self.index is None:
+            if not isinstance(output, torch.Tensor):
+                raise self._error(f'expected a tensor output, got {_describe(output)}')
+            feat = output
+        else:
+            if not isinstance(output, (tuple, list)) or len(output) <= self.index:
+                raise self._error(f'expected a tuple/list output with an element {self.index}, '
+                                  f'got {_describe(output)}')
+            feat = output[self.index]
+        hw = None
+        if self.layout == 'NLC':
+            hw = _read_hw(self.hw_source, args, kwargs, output)
+            ok = (feat.dim() == 3 and feat.shape[2] == self.channels and hw is not None
+                  and hw[0] * hw[1] == feat.shape[1])
+            expected = f'(B, H*W, {self.channels}) with (H, W) from the call'
+        else:
+            c_dim = 1 if self.layout == 'NCHW' else 3
+            ok = feat.dim() == 4 and feat.shape[c_dim] == self.channels
+            expected = (f'(B, {self.channels}, H, W)' if self.layout == 'NCHW'
+                        else f'(B, H, W, {self.channels})')
+        if not ok:
+            raise self._error(f'got {_describe(feat)}' + (f' with (H, W)={hw}' if hw else '')
+                              + f'; expected {expected}. Set layout= (and index=) explicitly.')
+        x = _to_nchw(feat, self.layout, hw)
+        for name in self.plugin_names:
+            plugin = getattr(self, name)
+            y = plugin(x)
+            if y.shape != x.shape:
+                raise self._error(f'plugin {name!r} [{type(plugin).__name__}] returned '
+                                  f'{tuple(y.shape)} for an input of {tuple(x.shape)}; a plugin '
+                                  f'must keep its input shape')
+            x = y
+        new = _from_nchw(x, self.layout)
+        if self.index is None:
+            return new
+        out = list(output)
+        out[self.index] = new
+        return tuple(out) if isinstance(output, tuple) else out
+
+    def init_weights(self):
+        """Each plugin's own initialisation (identity at init where the plugin has one)."""
+        for name in self.plugin_names:
+            plugin = getattr(self, name)
+            if isinstance(plugin, BaseModule):
+                plugin._is_init = False
+            if hasattr(plugin, 'init_weights'):
+                plugin.init_weights()
+            elif hasattr(plugin, 'reset_parameters'):
+                plugin.reset_parameters()
+
+
+class _PluginTree(BaseModule):
+    """Holds the plugin sites under the dotted paths they follow."""
+
+    def site(self, path: str) -> Optional[PluginSite]:
+        node = self
+        for part in path.split('.'):
+            node = node._modules.get(part)
+            if node is None:
+                return None
+        return node if isinstance(node, PluginSite) else None
+
+    def add_site(self, site: PluginSite) -> None:
+        node, parts = self, site.path.split('.')
+        for part in parts[:-1]:
+            child = node._modules.get(part)
+            if child is None:
+                child = _PluginTree()
+                node.add_module(part, child)
+            node = child
+        node.add_module(parts[-1], site)
+
+    def sites(self) -> List[PluginSite]:
+        return [m for m in self.modules() if isinstance(m, PluginSite)]
+
+    def init_weights(self):
+        for site in self.sites():
+            site.init_weights()
+
+
+def plugin_sites(model: nn.Module) -> List[PluginSite]:
+    """The :class:`PluginSite` s of a model built by ``WithPlugins`` (empty list otherwise)."""
+    tree = getattr(model, PLUGINS_ATTR, None)
+    return tree.sites() if isinstance(tree, _PluginTree) else []
+
+
+# --------------------------------------------------------------------------- the subclass
+def _new_wrapped(base: type):
+    """Unpickling / deepcopy: an empty instance of the subclass made for ``base``."""
+    cls = _subclass(base)
+    return cls.__new__(cls)
+
+
+class _WithPluginsMixin:
+    """The one override of the wrapped class: plugins are initialised by themselves.
+
+    The wrapped model's ``init_weights`` may re-initialise every Linear/Conv/Norm it finds
+    (MiT and Swin do with ``init_cfg=None``; ResNet's Kaiming ``init_cfg`` hits every Conv2d),
+    which would undo a plugin's identity start. So the plugin tree is detached while it runs,
+    and the plugins initialise themselves afterwards. A ``Pretrained`` ``init_cfg`` therefore
+    never sees plugin keys: they are reported here as initialised by the plugins.
+    """
+
+    def __reduce_ex__(self, protocol):
+        # The subclass is made at run time, so pickle cannot find it by name: rebuild it from
+        # the wrapped class, which it can.
+        return _new_wrapped, (self._attnplug_wraps, ), self.__getstate__()
+
+    def init_weights(self):
+        tree = self._modules.pop(PLUGINS_ATTR, None)
+        try:
+            if hasattr(super(), 'init_weights'):
+                super().init_weights()
+        finally:
+            if tree is not None:
+                self._modules[PLUGINS_ATTR] = tree
+        if tree is not None:
+            _init_plugin_tree(tree)
+            keys = [f'{PLUGINS_ATTR}.{k}' for k in tree.state_dict()]
+            print_log(f'attnplug.WithPlugins: {len(keys)} plugin tensors of '
+                      f'{type(self).__name__} are initialised by the plugins themselves, not by '
+                      f'its init_cfg: {", ".join(keys[:8])}{" ..." if len(keys) > 8 else ""}',
+                      logger='current')
+
+
+def _init_plugin_tree(tree: '_PluginTree') -> None:
+    # mmengine's BaseModule.init_weights treats a module without ``_params_init_info`` as the
+    # top of the model and dumps its init log; a wrapped model that is itself the top has
+    # already dropped that record, so give the plugins a temporary one (mmengine's format).
+    if hasattr(tree, '_params_init_info'):
+        tree.init_weights()
+        return
+    info = defaultdict(dict)
+    for param in tree.parameters():
+        info[param]['init_info'] = 'initialised by the plugin itself'
+        info[param]['tmp_mean_value'] = param.data.mean().cpu()
+    for m in tree.modules():
+        m._params_init_info = info
+    try:
+        tree.init_weights()
+    finally:
+        for m in tree.modules():
+            del m._params_init_info
+
+
+_SUBCLASSES: Dict[type, type] = {}
+
+
+def _subclass(base: type) -> type:
+    cls = _SUBCLASSES.get(base)
+    if cls is None:
+        cls = type(base.__name__, (_WithPluginsMixin, base),
+                   dict(__module__=base.__module__, __doc__=base.__doc__,
+                        _attnplug_wraps=base))
+        cls.__qualname__ = f'WithPlugins[{base.__qualname__}]'
+        _SUBCLASSES[base] = cls
+    return cls
+
+
+def _resolve_wraps(wraps) -> type:
+    if inspect.isclass(wraps):
+        return wraps
+    if not isinstance(wraps, str) or not wraps:
+        raise TypeError(f"attnplug.WithPlugins: 'wraps' must be a registered type name (e.g. "
+                        f"'MixVisionTransformer' or 'mmdet.CSPNeXt'), got {wraps!r}")
+    if wraps.split('.')[0] == 'attnplug' and wraps.endswith('WithPlugins'):
+        raise ValueError("attnplug.WithPlugins: 'wraps' cannot be WithPlugins itself; put all "
+                         "plugins in one plugins list")
+    with MMENGINE_MODELS.switch_scope_and_registry(None) as registry:
+        try:
+            cls = registry.get(wraps)
+        except KeyError as err:
+            raise KeyError(f"attnplug.WithPlugins: wraps={wraps!r}: {err.args[0]}") from err
+        scope = registry.scope
+    if cls is None:
+        raise KeyError(
+            f"attnplug.WithPlugins: wraps={wraps!r} is not registered in the {scope!r} registry or "
+            f"its parents. Give the type the config had before (a name in the config's "
+            f"default_scope), or a scoped name such as 'mmseg.{wraps.split('.')[-1]}', "
+            f"'mmdet.{wraps.split('.')[-1]}' or 'mmpretrain.{wraps.split('.')[-1]}'.")
+    if not (inspect.isclass(cls) and issubclass(cls, nn.Module)):
+        raise TypeError(f'attnplug.WithPlugins: wraps={wraps!r} is {cls!r}, not an nn.Module class')
+    return cls
+
+
+def _check_entries(plugins) -> List[dict]:
+    if not isinstance(plugins, (list, tuple)) or not plugins:
+        raise ValueError(f"attnplug.WithPlugins: 'plugins' must be a non-empty list of "
+                         f"dict(cfg=..., after=...), got {plugins!r}")
+    checked = []
+    for k, entry in enumerate(plugins):
+        where = f'attnplug.WithPlugins: plugins[{k}]'
+        if not isinstance(entry, dict) or 'cfg' not in entry or 'after' not in entry:
+            raise ValueError(f"{where} must be a dict with keys 'cfg' and 'after' (optionally "
+                             f"'layout' and 'index'), got {entry!r}")
+        extra = sorted(set(entry) - set(ENTRY_KEYS))
+        if extra:
+            raise ValueError(f'{where} has unknown key(s) {extra}; the keys are {list(ENTRY_KEYS)}. '
+                             f"Plugin arguments (and 'postfix') go inside 'cfg'.")
+        cfg = entry['cfg']
+        if not isinstance(cfg, dict) or 'type' not in cfg:
+            raise ValueError(f"{where}['cfg'] must be a dict with a 'type', got {cfg!r}")
+        after = entry['after']
+        afters = [after] if isinstance(after, str) else after
+        if not isinstance(afters, (list, tuple)) or not all(isinstance(a, str) for a in afters):
+            raise TypeError(f"{where}['after'] must be a str or a list of str, got {after!r}")
+        layout = entry.get('layout')
+        if layout is not None and layout not in LAYOUTS:
+            raise ValueError(f"{where}['layout']={layout!r} is not one of {LAYOUTS} (or None to "
+                             f'detect it)')
+        index = entry.get('index')
+        if index is not None and (not isinstance(index, int) or isinstance(index, bool)):
+            raise TypeError(f"{where}['index'] must be an int (element of a tuple/list output) "
+                            f'or None, got {index!r}')
+        checked.append(dict(cfg=dict(cfg), afters=list(afters), layout=layout, index=index, k=k))
+    return checked
+
+
+# --------------------------------------------------------------------------- the dry run
+def _probe(model: nn.Module, paths: Sequence[str], probe: dict) -> Tuple[Dict[str, list], str]:
+    """Run the model on zero images of each probe size and record, per path, every call's
+    ``(args, kwargs, output)``. Returns ({path: [calls per size]}, '') or ({}, why it failed)."""
+    sizes = probe.get('sizes', DEFAULT_PROBE_SIZES)
+    channels = probe.get('in_channels')
+    if channels is None:
+        cands = []
+        own = getattr(model, 'in_channels', None)
+        if isinstance(own, int) and not isinstance(own, bool):
+            cands.append(own)
+        cands.append(3)
+        first = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+        if first is not None:
+            cands.append(first.in_channels)
+        cands = list(dict.fromkeys(cands))
+    else:
+        cands = [channels]
+    modules = dict(model.named_modules())
+    flags = {m: m.training for m in model.modules()}
+    reasons = []
+    try:
+        for m in model.modules():
+            m.training = False  # eval without calling train(): no norm_eval/frozen_stages logic
+        for c in cands:
+            record = {p: [] for p in paths}
+            handles = []
+
+            def recorder(path):
+                def rec(mod, args, kwargs, output):
+                    record[path][-1].append((args, kwargs, output))
+                return rec
+            for p in paths:
+                handles.append(modules[p].register_forward_hook(recorder(p), with_kwargs=True))
+            try:
+                with torch.no_grad():
+                    for h, w in sizes:
+                        for p in paths:
+                            record[p].append([])
+                        model(torch.zeros(1, c, h, w))
+            except Exception as err:  # noqa: BLE001  the reason is reported if no input works
+                reasons.append(f'in_channels={c}: {type(err).__name__}: {str(err)[:200]}')
+                continue
+            finally:
+                for h in handles:
+                    h.remove()
+            return record, ''
+    finally:
+        for m, flag in flags.items():
+            m.training = flag
+    return {}, '; '.join(reasons)
+
+
+def _infer_from_probe(path: str, calls: List[list], index, layout, where: str) -> dict:
+    """Layout, channels, index and (H, W) source of one path from its probe calls."""
+    if not calls[0]:
+        raise ValueError(f'{where}: {path!r} was not called in the dry run (a container such as '
+                         f'ModuleList has no forward of its own, or the model skips it); expected '
+                         f'a submodule that is called, e.g. one of its children')
+    first = [c[0] for c in calls]  # the first call at each probe size
+    outs = [o for _, _, o in first]
+    if index is None:
+        if isinstance(outs[0], torch.Tensor):
+            feats = outs
+        elif isinstance(outs[0], (tuple, list)):
+            tensor_idx = [i for i, o in enumerate(outs[0]) if isinstance(o, torch.Tensor)]
+            if len(tensor_idx) != 1:
+                raise ValueError(
+                    f'{where}: {path!r} returns {_describe(outs[0])}, which holds '
+                    f'{len(tensor_idx)} tensors; expected one. Say which element the plugin runs '
+                    f'on with index=, one of {tensor_idx}')
+            index = tensor_idx[0]
+            feats = [o[index] for o in outs]
+        else:
+            raise ValueError(f'{where}: {path!r} returns {_describe(outs[0])}; expected a tensor '
+                             f'or a tuple/list of tensors')
+    else:
+        if not isinstance(outs[0], (tuple, list)) or len(outs[0]) <= index or \
+                not isinstance(outs[0][index], torch.Tensor):
+            raise ValueError(f'{where}: index={index} but {path!r} returns {_describe(outs[0])}; '
+                             f'expected a tuple/list with a tensor at {index}')
+        feats = [o[index] for o in outs]
+    shapes = [tuple(f.shape) for f in feats]
+    if len({len(s) for s in shapes}) != 1 or len(shapes[0]) not in (3, 4):
+        raise ValueError(f'{where}: {path!r} gives features of shapes {shapes} at the probe sizes; '
+                         f'expected (B, C, H, W), (B, H, W, C) or (B, N, C)')
+    varying = [d for d in range(1, len(shapes[0])) if len({s[d] for s in shapes}) > 1]
+    ndim = len(shapes[0])
+    found = None
+    if ndim == 4 and varying == [2, 3]:
+        found = 'NCHW'
+    elif ndim == 4 and varying == [1, 2]:
+        found = 'NHWC'
+    elif ndim == 3 and varying == [1]:
+        found = 'NLC'
+    if found is None:
+        raise ValueError(
+            f'{where}: the layout of {path!r} is ambiguous: its features have shapes {shapes} at '
+            f'the probe sizes, and the dimensions that change with the input ({varying}) are not '
+            f"those of 'NCHW' ([2, 3]), 'NHWC' ([1, 2]) or 'NLC' ([1]). Expected a feature map or "
+            f'a token sequence; choose another path')
+    if layout is not None and layout != found:
+        raise ValueError(f'{where}: layout={layout!r} was given for {path!r}, but its features '
+                         f'({shapes} at the probe sizes) are {found!r}')
+    channels = shapes[0][{'NCHW': 1, 'NHWC': 3, 'NLC': 2}[found]]
+    hw_source = None
+    if found == 'NLC':
+        per_size = [{(kind, key): hw for kind, key, hw in _hw_sources(a, kw, o)
+                     if hw[0] * hw[1] == f.shape[1]}
+                    for (a, kw, o), f in zip(first, feats)]
+        common = [s for s in per_size[0] if all(s in ps for ps in per_size[1:])]
+        values = {tuple(tuple(ps[s]) for ps in per_size) for s in common}
+        if not common:
+            raise ValueError(
+                f'{where}: {path!r} gives tokens (B, N, C) of shapes {shapes}, but neither its '
+                f'call nor its output carries an (H, W) with H*W = N. Expected a block called '
+                f'as block(x, hw_shape) (MiT, Swin); attnplug never guesses a square. Choose a '
+                f'path whose call receives hw_shape')
+        if len(values) > 1:
+            raise ValueError(f'{where}: {path!r} gives tokens and its call carries several '
+                             f'different (H, W) with H*W = N ({common}); the layout is ambiguous')
+        kinds = sorted(common, key=lambda s: ('arg', 'kwarg', 'out').index(s[0]))
+        hw_source = kinds[0]
+    return dict(layout=found, channels=channels, index=index, hw_source=hw_source)
+
+
+def _infer_static(path: str, module: nn.Module, index, layout, where: str, why_no_probe: str):
+    if isinstance(module, _CONTAINERS):
+        children = [f'{path}.{n}' for n, _ in module.named_children()][:12]
+        raise ValueError(f'{where}: {path!r} is a {type(module).__name__}, which has no forward '
+                         f'of its own; expected a submodule that is called. Candidate paths: '
+                         f'{", ".join(children)}')
+    channels, static_layout, source = _static_channels(module)
+    if channels is None:
+        raise ValueError(
+            f"{where}: in_channels of the plugin after {path!r} cannot be inferred: the dry run "
+            f"failed ({why_no_probe}) and the module has {source}. Expected in_channels in the "
+            f"plugin cfg, or probe=dict(in_channels=...) for a model that takes an image")
+    layout = layout or static_layout
+    if layout is None:
+        raise ValueError(
+            f"{where}: the layout after {path!r} is ambiguous: its channels come from {source}, "
+            f"which fits 'NLC' and 'NHWC' alike, and the dry run failed ({why_no_probe}). "
+            f"Expected layout='NLC' or layout='NHWC' in the plugin entry")
+    if layout == 'NLC':
+        raise ValueError(f"{where}: layout='NLC' after {path!r} needs the dry run to find where "
+                         f"(H, W) comes from, and it failed ({why_no_probe})")
+    return dict(layout=layout, channels=channels, index=index, hw_source=None)
+
+
+# --------------------------------------------------------------------------- the builder
+def _build_plugin(cfg: dict, in_channels: int, where: str) -> Tuple[str, nn.Module]:
+    cfg = dict(cfg)
+    layer_type = cfg.pop('type')
+    postfix = cfg.pop('postfix', '')
+    with MMENGINE_MODELS.switch_scope_and_registry(None) as registry:
+        cls = layer_type if inspect.isclass(layer_type) else registry.get(layer_type)
+    if cls is None:
+        raise KeyError(f'{where}: plugin type {layer_type!r} is not registered')
+    if 'in_channels' in cfg and cfg['in_channels'] != in_channels:
+        raise ValueError(f"{where}: the plugin cfg has in_channels={cfg['in_channels']}, but the "
+                         f'feature there has {in_channels} channels. Leave in_channels out (it '
+                         f'is inferred) or set it to {in_channels}')
+    cfg['in_channels'] = in_channels
+    try:
+        layer = cls(**cfg)
+    except (TypeError, ValueError, AssertionError) as err:
+        err.add_note(f'({where}: building plugin {cls.__name__} with in_channels={in_channels})')
+        raise
+    return infer_abbr(cls) + str(postfix), layer
+
+
+@MODELS.register_module()
+def WithPlugins(wraps, plugins, probe: Optional[dict] = None, **kwargs) -> nn.Module:  # noqa: N802
+    """Build ``wraps`` with ``**kwargs`` and run attnplug plugins after its submodules.
+
+    Args:
+        wraps (str | type): The type that would have been built: a name in the current default
+            scope (``'MixVisionTransformer'``) or a scoped one (``'mmseg.X'``, ``'mmdet.X'``,
+            ``'mmpretrain.X'``).
+        plugins (list[dict]): ``dict(cfg=dict(type=...), after=PATTERN, layout=None,
+            index=None)``. ``after`` is a dotted path of ``named_modules()`` with glob patterns
+            (``*``, ``?``, ``[1-3]`` within a component, ``**`` across components), or a list of
+            them; each must match. ``layout`` is ``'NCHW'``, ``'NHWC'``, ``'NLC'`` or None
+            (detected). ``index`` picks the element of a tuple/list output. Several plugins at
+            one path run in config order; give them distinct ``postfix`` in ``cfg`` when they
+            share a type.
+        probe (dict, optional): The dry run: ``in_channels`` of the zero image (default: the
+            model's ``in_channels``, else 3, else its first conv's) and ``sizes`` (default
+            ((64, 96), (96, 128))). ``probe=dict(sizes=())`` turns it off (static inference).
+        **kwargs: Everything else goes to ``wraps`` unchanged.
+
+    Returns:
+        nn.Module: an instance of (a subclass of) the wrapped class, with the plugins under
+        ``attnplug_plugins``.
+    """
+    base = _resolve_wraps(wraps)
+    entries = _check_entries(plugins)
+    probe = dict(probe or {})
+    unknown = sorted(set(probe) - {'in_channels', 'sizes'})
+    if unknown:
+        raise ValueError(f"attnplug.WithPlugins: probe has unknown key(s) {unknown}; the keys are "
+                         f"'in_channels' and 'sizes'")
+    model = _subclass(base)(**kwargs)
+    if hasattr(model, PLUGINS_ATTR):
+        raise ValueError(f'attnplug.WithPlugins: {base.__name__} already has an attribute '
+                         f'{PLUGINS_ATTR!r}; wrap the unwrapped type and list all plugins once')
+    modules = dict(model.named_modules())
+    # Match every pattern first: a typo fails before any dry run.
+    plan = []  # (entry, path)
+    for e in entries:
+        where = f"attnplug.WithPlugins(wraps={base.__name__}): plugins[{e['k']}]"
+        for pattern in e['afters']:
+            for path in match_paths(model, pattern, where):
+                plan.append((e, path, pattern, where))
+    paths = list(dict.fromkeys(p for _, p, _, _ in plan))
+    record, why = ({}, 'turned off (probe sizes empty)')
+    if probe.get('sizes', DEFAULT_PROBE_SIZES):
+        record, why = _probe(model, paths, probe)
+    infos = {}  # path -> (info, where): one layout/index per path
+    for e, path, pattern, where in plan:
+        where = f'{where} (after={pattern!r})'
+        if record:
+            info = _infer_from_probe(path, record[path], e['index'], e['layout'], where)
+        else:
+            info = _infer_static(path, modules[path], e['index'], e['layout'], where, why)
+        if path in infos and infos[path][0] != info:
+            raise ValueError(f'{where}: {path!r} already has plugins on '
+                             f'{PluginSite(path, **infos[path][0]).describe()}, but this entry '
+                             f'asks for {info}; plugins at one path share its layout and index')
+        infos.setdefault(path, (info, where))
+    tree = _PluginTree()
+    for path in sorted(infos, key=lambda p: p.count('.')):  # parents before their children
+        tree.add_site(PluginSite(path, **infos[path][0]))
+    for e, path, pattern, where in plan:
+        site = tree.site(path)
+        name, layer = _build_plugin(e['cfg'], site.channels, f'{where} at {path!r}')
+        if name in site._modules or hasattr(site, name):
+            raise ValueError(f'{where}: two plugins at {path!r} are both named {name!r} (or the '
+                             f"name is taken); give them distinct postfixes, e.g. "
+                             f"cfg=dict(type=..., postfix='2')")
+        site.add_plugin(name, layer)
+    model.add_module(PLUGINS_ATTR, tree)
+    for site in tree.sites():
+        modules[site.path].register_forward_hook(site.hook, with_kwargs=True)
+    return model
