@@ -32,6 +32,8 @@ INSTALL_REQUIRES = [
 EXTRAS = {
     'tests': ['pytest', 'onnx', 'onnxruntime', 'onnxscript', 'tensorboard'],
     'tensorboard': ['tensorboard'],
+    # tools/export_onnx.py, attnplug.deploy: torch.onnx.export(dynamo=True) needs onnxscript
+    'deploy': ['onnx', 'onnxruntime', 'onnxscript'],
 }
 
 setup(
