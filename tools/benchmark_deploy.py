@@ -201,7 +201,8 @@ def launch(spec, log):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.environ.get('PYTHONPATH', '')]))
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, osp.abspath(__file__), '--worker', json.dumps(spec)],
-                          env=env, capture_output=True, text=True, timeout=spec.get('timeout', 1800))
+                          env=env, capture_output=True, text=True,
+                          timeout=spec.get('timeout', 1800))
     wall = time.perf_counter() - t0
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith('RESULT ')]
     if proc.returncode != 0 or not line:
@@ -266,9 +267,11 @@ def write_report(rows, compile_rows, meta, out, dynamic_rows=()):
         largest = '×'.join(str(d) for d in r.get('largest_n_value') or []) or '—'
         lines.append(
             f"| {r['config']} | {r['loop']} | {r.get('n', '—')} | {_f(r.get('export_s'), '.0f')} "
-            f"| {r.get('nodes', '—')} ({r.get('scan_nodes', '—')}) | {r.get('nxn_values', '—')} "
+            f"| {r.get('nodes', '—')} ({r.get('scan_nodes', '—')}) "
+            f"| {r.get('nxn_values', '—')} "
             f"| {largest} ({_f(r.get('largest_n_value_mib'), '.0f')} MiB) "
-            f"| {_f(r.get('pytorch_peak_mib'), '.0f')} | {_f(r.get('onnxruntime_peak_mib'), '.0f')} "
+            f"| {_f(r.get('pytorch_peak_mib'), '.0f')} "
+            f"| {_f(r.get('onnxruntime_peak_mib'), '.0f')} "
             f"| {_f(r.get('memory_ratio'))} | {_f(r.get('pytorch_latency_s'), '.1f')} "
             f"| {_f(r.get('onnxruntime_latency_s'), '.1f')} | {_f(r.get('max_abs_diff'), '.2g')} |")
     if compile_rows:
@@ -296,6 +299,14 @@ def write_report(rows, compile_rows, meta, out, dynamic_rows=()):
                 lines.append(f"| {r['config']} | — | — | failed: {r['error']} | — |")
     with open(out + '.md', 'w') as f:
         f.write('\n'.join(lines) + '\n')
+
+
+def _meta(args, argv):
+    return dict(date=args.date or datetime.date.today().isoformat(),
+                device=device_description(), shape=list(args.shape),
+                compile_shape=list(args.compile_shape),
+                command='python tools/benchmark_deploy.py ' + ' '.join(
+                    a if ' ' not in a else repr(a) for a in (argv or sys.argv[1:])))
 
 
 def parse_args(argv=None):
@@ -356,6 +367,7 @@ def main(argv=None):
                 with contextlib.suppress(OSError):
                     os.remove(onnx)
                 rows.append(row)
+            write_report(rows, compile_rows, _meta(args, argv), args.out, dynamic_rows)
             if not args.skip_dynamic:
                 r = launch(dict(config=config, checkpoint=ckpt, kind='dynamic',
                                 onnx=osp.join(tmp, f'{i}_dynamic.onnx'),
@@ -371,12 +383,7 @@ def main(argv=None):
                                 timeout=1800), log)
                 r.pop('kind', None)
                 compile_rows.append(dict(config=name, **r))
-    meta = dict(date=args.date or datetime.date.today().isoformat(),
-                device=device_description(), shape=list(args.shape),
-                compile_shape=list(args.compile_shape),
-                command='python tools/benchmark_deploy.py ' + ' '.join(
-                    a if ' ' not in a else repr(a) for a in (argv or sys.argv[1:])))
-    write_report(rows, compile_rows, meta, args.out, dynamic_rows)
+    write_report(rows, compile_rows, _meta(args, argv), args.out, dynamic_rows)
     log(f'wrote {args.out}.md/.csv/.json')
     return 0
 

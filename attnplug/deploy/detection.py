@@ -60,9 +60,15 @@ def detection_postprocess(detector, outputs: Sequence, metas: List[dict],
     from mmdet.structures.bbox import bbox2roi
     outs = _tensors(outputs)
     if not (hasattr(detector, 'rpn_head') and hasattr(detector, 'roi_head')):
-        half = len(outs) // 2
-        return detector.bbox_head.predict_by_feat(
-            outs[:half], outs[half:], batch_img_metas=metas, rescale=rescale)
+        # bbox_head(feats) returns lists with one tensor per level (cls_scores, bbox_preds and,
+        # for some heads, objectness / centerness): regroup them by the level count.
+        head = detector.bbox_head
+        levels = head.prior_generator.num_levels
+        if len(outs) % levels:
+            raise ValueError(f'detection_postprocess: {len(outs)} outputs cannot be split into '
+                             f'lists of {levels} levels for {type(head).__name__}')
+        groups = [outs[i:i + levels] for i in range(0, len(outs), levels)]
+        return head.predict_by_feat(*groups, batch_img_metas=metas, rescale=rescale)
     if roi_head_fn is None:
         raise ValueError('detection_postprocess: a two-stage detector needs roi_head_fn '
                          '(the exported box head)')

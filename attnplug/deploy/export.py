@@ -97,7 +97,8 @@ class _Preprocess(nn.Module):
         super().__init__()
         dp = data_preprocessor
         if getattr(dp, 'test_cfg', None):
-            raise ValueError(f'attnplug.deploy: data_preprocessor.test_cfg={dp.test_cfg} (test-time '
+            raise ValueError(f'attnplug.deploy: data_preprocessor.test_cfg={dp.test_cfg} '
+                             f'(test-time '
                              f'padding) is not part of the exported graph; pad the input '
                              f'before it instead and drop test_cfg from the config')
         # mmengine's ImgDataPreprocessor (mmdet) says _channel_conversion, mmseg's

@@ -22,7 +22,8 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 _DET = re.compile(r'(coco|voc0712|faster-rcnn|retinanet|rtmdet|yolo|mask-rcnn)')
 SEG_CONFIGS = sorted(p for p in glob.glob(osp.join(ROOT, 'configs', '*', '*bundled*.py'))
                      if not _DET.search(osp.basename(p)))
-DET_CONFIG = osp.join(ROOT, 'configs', 'danet', 'faster-rcnn_r18-pam-c5_fpn_300iter_coco-bundled.py')
+DET_CONFIG = osp.join(ROOT, 'configs', 'danet',
+                      'faster-rcnn_r18-pam-c5_fpn_300iter_coco-bundled.py')
 # Small, divisible by 16 (U-Net) but not by 32 (the detectors pad), and N = 6·14 = 84
 # positions at output stride 8 equals no channel count or image side, so an N×N value cannot
 # be mistaken for another.
@@ -36,24 +37,22 @@ SMALL_BUDGET = 4 * N * 16
 @pytest.mark.parametrize('config', SEG_CONFIGS, ids=lambda p: osp.basename(p)[:-3])
 def test_segmentor_onnx_parity(config, tmp_path, random_checkpoint):
     """Logits equal test.py's; attention with a memory budget (DANet, NL) is chunked in the
-    graph with no N×N value; CCNet is exported with a dynamic input size and checked at a
-    second size (the Scan under dynamic sizes: test_bounded_graph.py)."""
+    graph with no N×N value. (Dynamic shapes: test_bounded_graph.py for the Scan; a whole
+    model's dynamic export took 80-150 s here, so it is left to
+    ``tools/export_onnx.py --dynamic-shape``, see docs/deploy.md.)"""
     from attnplug.deploy import (count_nodes, export_and_check, quadratic_values,
                                  set_attention_budget)
     ckpt = str(tmp_path / 'random.pth')
     model, task = random_checkpoint(config, ckpt)
     assert task == 'segmentation', f'{config} was taken for a segmentation config'
     bounded = bool(set_attention_budget(model, SMALL_BUDGET))
-    dynamic = osp.basename(config).startswith('ccnet_')
     out = str(tmp_path / 'model.onnx')
-    report = export_and_check(config, ckpt, SHAPE, out, dynamic=dynamic,
+    report = export_and_check(config, ckpt, SHAPE, out,
                               memory_budget=SMALL_BUDGET if bounded else None)
-    assert len(report['checks']) == (2 if dynamic else 1)
-    for check in report['checks']:
-        assert check['max_abs_diff'] <= TOL, report
-        assert check['argmax_equal'] > 0.999, report
+    (check, ) = report['checks']
+    assert check['max_abs_diff'] <= TOL, report
+    assert check['argmax_equal'] > 0.999, report
     if bounded:
-        assert not dynamic  # a symbolic N: the check below would see nothing
         assert quadratic_values(out, N) == []
         assert count_nodes(out).get('Scan', 0) >= 1
 
