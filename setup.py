@@ -38,7 +38,6 @@ DET_REQUIRES = [
     'shapely',
 ]
 
-# One entry per extra; helpers add theirs ('deploy', 'pretrain', ...) as lines of their own.
 EXTRAS = {
     'seg': SEG_REQUIRES,
     'det': DET_REQUIRES,
@@ -51,6 +50,8 @@ EXTRAS = {
     # torchvision that loads with the installed torch: not the case for a CPU torch 2.13, whose
     # only torchvision wheels are CUDA builds (docs/any_model.md).
     'pretrain': ['mmpretrain==1.2.0'],
+    # tools/export_onnx.py, attnplug.deploy: torch.onnx.export(dynamo=True) needs onnxscript
+    'deploy': ['onnx', 'onnxruntime', 'onnxscript'],
 }
 
 setup(

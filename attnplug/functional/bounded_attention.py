@@ -66,15 +66,29 @@ Dispatch rule of ``backend='auto'`` (:func:`select_backend`), drawn from these n
 * different head sizes (DANet's PAM: 64 vs 512): ``'chunked'``, as fast as the naive
   formula and SDPA's math fallback within the noise, at 557 MiB instead of 2.1-2.3 GiB.
   ``'sdpa-split'`` would be O(N) but is 1.5× slower, so it is not used.
+
+Under ``torch.export`` (and so ``torch.onnx.export(..., dynamo=True)``) the graph, not this
+code, runs the attention, so two things change (:func:`export_loop`, ``docs/deploy.md``):
+
+* an ONNX graph has no fused attention kernel at the opsets onnxruntime runs (the exporter
+  writes SDPA as MatMul-Softmax-MatMul, i.e. with the N×N scores), so ``'sdpa'`` is taken only
+  when the whole score matrix fits ``memory_budget``; otherwise ``'chunked'``;
+* the query blocks of ``'chunked'`` (without a callable bias) become one
+  ``torch._higher_order_ops.scan`` over a padded ``(blocks, B, heads, rows, dk)`` query
+  tensor, which the exporter writes as a single ONNX ``Scan``: the graph does not grow with the
+  resolution, and with a dynamic input size the row count per block is computed in the graph
+  from N, so the bound holds at any size. ``export_loop('unroll')`` gives the plain Python loop
+  (one copy of the block per chunk, static shapes only).
 """
-from typing import Callable, Optional, Union
+import contextlib
+from typing import Callable, Iterator, Optional, Union
 
 import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 __all__ = ['attention', 'attention_probs', 'select_backend', 'chunk_rows',
-           'DEFAULT_MEMORY_BUDGET']
+           'DEFAULT_MEMORY_BUDGET', 'export_loop', 'EXPORT_LOOPS']
 
 #: Bytes one fp32 block of scores may take in the chunked path.
 DEFAULT_MEMORY_BUDGET = 256 * 2**20
@@ -86,12 +100,48 @@ BiasFn = Callable[[int, int], torch.Tensor]
 _MODES = ('softmax', 'dot_product')
 _BACKENDS = ('auto', 'sdpa', 'chunked', 'chunked_sdpa', 'linear', 'naive')
 
+#: How the query blocks of the chunked path are written into an exported graph.
+EXPORT_LOOPS = ('scan', 'unroll')
+_export_loop = 'scan'
+
+
+@contextlib.contextmanager
+def export_loop(kind: str) -> Iterator[None]:
+    """Choose how ``torch.export`` (and the ONNX exporter) sees the chunked path's loop.
+
+    Args:
+        kind (str): ``'scan'`` (default): one ``scan`` higher-order op over the query blocks,
+            exported as a single ONNX ``Scan`` node; the graph's size does not depend on the
+            resolution and a dynamic-shape export keeps the memory bound. ``'unroll'``: the
+            eager Python loop, traced into one copy of the block per chunk (static shapes:
+            the block count is fixed by the traced size).
+    """
+    global _export_loop
+    if kind not in EXPORT_LOOPS:
+        raise ValueError(f'export_loop: kind must be one of {EXPORT_LOOPS}, got {kind!r}')
+    prev, _export_loop = _export_loop, kind
+    try:
+        yield
+    finally:
+        _export_loop = prev
+
 
 def _tracing() -> bool:
     """True while torch.export / dynamo / TorchScript trace the graph (export, compile)."""
     is_exporting = getattr(torch.compiler, 'is_exporting', None)
     return bool(torch.compiler.is_compiling() or (is_exporting is not None and is_exporting())
                 or torch.jit.is_tracing() or torch.jit.is_scripting())
+
+
+def _exporting() -> bool:
+    """True under ``torch.export`` (used by ``torch.onnx.export(..., dynamo=True)``)."""
+    is_exporting = getattr(torch.compiler, 'is_exporting', None)
+    return bool(is_exporting is not None and is_exporting())
+
+
+def _static(*sizes) -> bool:
+    """All sizes are plain ints (not symbolic sizes of a dynamic-shape export)."""
+    return all(isinstance(n, int) for n in sizes)
 
 
 def _autocast_off(t: torch.Tensor):
@@ -223,6 +273,14 @@ def attention(q: torch.Tensor,
         bias = bias.unsqueeze(1)
     if backend == 'auto':
         backend = select_backend(q4, k4, v4, mode, bias, memory_budget)
+        if _exporting() and backend in ('sdpa', 'chunked_sdpa') and not callable(bias):
+            # Exported, SDPA is MatMul-Softmax-MatMul over all N×N scores: keep it only when
+            # they fit the budget (known only for static sizes).
+            heads = max(q4.shape[1], k4.shape[1])
+            sizes = (q4.shape[0], heads, q4.shape[2], k4.shape[2])
+            fits = _static(*sizes) and (sizes[0] * sizes[1] * sizes[2] * sizes[3] * 4
+                                        <= memory_budget)
+            backend = 'sdpa' if fits else 'chunked'
 
     if backend == 'sdpa':
         if mode != 'softmax' or callable(bias):
@@ -286,6 +344,9 @@ def _chunked(q, k, v, scale, mode, bias, block_size, memory_budget, checkpoint_b
     fp32), else ``_block``."""
     nq = q.shape[2]
     heads = max(q.shape[1], k.shape[1])
+    if (_exporting() and _export_loop == 'scan' and not fused and not callable(bias)
+            and (bias is None or bias.shape[-2] == 1)):
+        return _chunked_scan(q, k, v, scale, mode, bias, block_size, memory_budget)
     rows = block_size or chunk_rows(q.shape[0] * heads, k.shape[2], memory_budget)
     rows = max(1, min(int(rows), nq))
     recompute = (checkpoint_blocks and rows < nq and _needs_grad(q, k, v) and not _tracing())
@@ -312,6 +373,43 @@ def _chunked(q, k, v, scale, mode, bias, block_size, memory_budget, checkpoint_b
         else:
             outs.append(run(qb, start, stop))
     return outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)
+
+
+def _chunked_scan(q, k, v, scale, mode, bias, block_size, memory_budget):
+    """The chunked path as one ``scan`` over query blocks, for ``torch.export``.
+
+    The queries are zero-padded to a whole number of blocks and reshaped to
+    (blocks, B, heads, rows, dk); the scan body is :func:`_block` on one of them, and the
+    stacked (blocks, B, heads, rows, dv) outputs are cut back to Nq rows. Padded rows are
+    ordinary (finite) attention rows that are dropped, so the result equals the eager loop.
+    With symbolic sizes (dynamic-shape export) ``rows`` is computed in the graph from Nk.
+    """
+    b, _, nq, dk = q.shape
+    heads = max(q.shape[1], k.shape[1])
+    if block_size:
+        rows = int(block_size)
+    else:
+        # chunk_rows() with symbolic-size arithmetic: max(1, budget // (4·B·heads·Nk)).
+        rows = torch.sym_max(1, int(memory_budget) // (4 * max(1, b * heads) * k.shape[2]))
+    rows = torch.sym_min(rows, nq)
+    if _static(rows, nq) and rows >= nq:
+        return _block(q, k, v, scale, mode, bias)
+    blocks = (nq + rows - 1) // rows
+    q = _expand_heads(q, heads)
+    xs = F.pad(q, (0, 0, 0, blocks * rows - nq)).reshape(b, heads, blocks, rows, dk)
+    xs = xs.permute(2, 0, 1, 3, 4)
+    # A scan body may not alias its inputs (k and v are often views of one projection), and
+    # its carry must be a fresh tensor each step: both are copies of O(N·d) / O(1).
+    k, v = k.clone(), v.clone()
+    bias = bias.clone() if bias is not None else None
+
+    def body(carry, qb):
+        return carry.clone(), _block(qb, k, v, scale, mode, bias)
+
+    from torch._higher_order_ops.scan import scan
+    _, out = scan(body, q.new_zeros(()), xs)
+    out = out.permute(1, 2, 0, 3, 4).reshape(b, heads, blocks * rows, out.shape[-1])
+    return out[:, :, :nq]
 
 
 def attention_probs(q: torch.Tensor, k: torch.Tensor, scale: Optional[float] = None,
