@@ -9,12 +9,13 @@
 # 1. the bundled Cityscapes- and COCO-layout data (data/generate.py; skipped when there);
 # 2. segmentation: tools/benchmark_learning.py --task seg over configs/*/*cityscapes-bundled*.py
 #    (FCN baseline, DANet, CCNet, non-local, FCN+CBAM/SE heads, CBAM in the backbone, UNet and
-#    Attention U-Net) on configs/_base_/schedules/schedule_1200iter_64x128.py
+#    Attention U-Net, SegFormer MiT with and without CBAM through attnplug.WithPlugins) on configs/_base_/schedules/schedule_1200iter_64x128.py
 #    -> docs/benchmarks/learning_seg_bundled.{md,csv};
 # 3. detection: tools/benchmark_learning.py --task det over configs/*/faster-rcnn_r18*_coco-bundled.py
 #    (Faster R-CNN R-18 and each backbone plugin) on
 #    configs/_base_/schedules/schedule_det_adamw-400iter_320x192.py
-#    -> docs/benchmarks/learning_det_bundled.{md,csv};
+#    -> docs/benchmarks/learning_det_bundled.{md,csv}; then RTMDet (CSPNeXt) with and without
+#    CBAM through attnplug.WithPlugins, on its own recipe -> docs/benchmarks/learning_rtmdet_bundled.*;
 # 4. tools/leaderboard.py over each set of work dirs -> docs/leaderboard/{cityscapes,coco}-bundled/;
 # 5. tools/render_docs.py: every generated block of the docs from the new artefacts.
 # The wall time of the whole run goes into docs/benchmarks/benchmark_bundled_wall_time.txt and
@@ -55,6 +56,14 @@ printf '\n[benchmark 2/5] segmentation heads, seeds %s\n' "${SEED_LIST[*]}"
 printf '\n[benchmark 3/5] detection plugins, seeds %s\n' "${SEED_LIST[*]}"
 "$PY" tools/benchmark_learning.py --task det --reuse --seeds "${SEED_LIST[@]}" "${det_sched[@]}" \
     --work-root "$DET_ROOT" --out "$OUT/benchmarks/learning_det_bundled"
+
+# RTMDet (CSPNeXt, with and without CBAM through attnplug.WithPlugins) keeps its own recipe
+# (AdamW, its pipelines): the Faster R-CNN schedule overlay above would replace it.
+printf '\n[benchmark 3b/5] RTMDet (CSPNeXt) with WithPlugins, seeds %s\n' "${SEED_LIST[*]}"
+"$PY" tools/benchmark_learning.py --task det --reuse --seeds "${SEED_LIST[@]}" \
+    ${ITERS:+--iters "$ITERS"} --work-root "$DET_ROOT" --out "$OUT/benchmarks/learning_rtmdet_bundled" \
+    --configs configs/rtmdet/rtmdet_cspnext-w16_300iter_coco-bundled.py \
+    configs/with_plugins/rtmdet_cspnext-w16-cbam-c3-c5_300iter_coco-bundled.py
 
 printf '\n[benchmark 4/5] leaderboards\n'
 "$PY" tools/leaderboard.py "$SEG_ROOT"/*/ --out-dir "$OUT/leaderboard/cityscapes-bundled" \

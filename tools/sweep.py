@@ -6,14 +6,16 @@
         --out-dir docs/leaderboard/sweep-cbam-se
     python tools/sweep.py BASE_CONFIG --modules CBAM --stages 0011 --positions after_conv2 \\
         --dry-run                                # write the configs, load and build each
+    python tools/sweep.py BASE_CONFIG --modules NonLocal2d --after layer3.1 'layer3.*' \\
+        --seeds 0 1 2                            # per-block placement, any backbone
 
 A CLI over :mod:`attnplug.analysis.sweep` (the grid, the delta configs) and
 :mod:`attnplug.analysis.learning` (training and testing each config per seed, the base config
 included as the baseline), then :mod:`attnplug.analysis.leaderboard` (means, standard
 deviations, 95% intervals against the base). The grid is module × stages × position; each
 point is a short config inheriting BASE_CONFIG, written to ``--config-dir``. ``--after``
-(module-path patterns) is the extension point for a generic plugin wrapper and refuses until
-attnplug registers one.
+adds module × module-path pattern points through ``attnplug.WithPlugins``, for any backbone
+(MiT, Swin, CSPNeXt, ... as well as ResNet).
 """
 import argparse
 import os.path as osp
@@ -27,12 +29,14 @@ def parse_args(argv=None):
     p.add_argument('base_config')
     p.add_argument('--modules', nargs='+', required=True,
                    help='attnplug plugin names (registered, built as cls(in_channels=C))')
-    p.add_argument('--stages', nargs='+', required=True,
-                   help="stage sets as 0/1 strings, one character per stage, e.g. 0111")
+    p.add_argument('--stages', nargs='+', default=[],
+                   help="stage sets as 0/1 strings, one character per stage, e.g. 0111 "
+                        '(with --positions)')
     p.add_argument('--positions', nargs='*', default=[],
                    help='after_conv1 / after_conv2 / after_conv3 / after_stage')
     p.add_argument('--after', nargs='*', default=[],
-                   help='module-path patterns (needs attnplug.WithPlugins)')
+                   help="backbone module-path patterns, e.g. 'layer3.5' 'layers.[1-3].1.*' "
+                        '(through attnplug.WithPlugins; any backbone)')
     p.add_argument('--seeds', type=int, nargs='+', default=[0])
     p.add_argument('--schedule', help='schedule file replacing the configs\' own')
     p.add_argument('--iters', type=int, help='shorten every schedule to N iterations')

@@ -29,11 +29,10 @@ the date, device, torch version and the command), ``modules_<tag>.csv`` and
 ``modules_<tag>.png`` (latency and memory bars per module family, attnplug next to the
 references). ``<tag>`` is ``quick-cpu``, ``full-cuda`` etc.
 
-The attnplug modules are discovered from attnplug's registry: every class registered in
-``attnplug.registry.MODELS`` from ``attnplug.layers`` is built as ``cls(in_channels=C)`` (any
-other required ``*_channels`` argument, such as ``AttentionGate``'s ``gating_channels``, is
-also C; a module whose ``forward`` takes a second tensor, such as that gating signal, gets one
-at half resolution). A layer added with ``attnplug/layers/<x>.py`` and its registration
+The attnplug modules are discovered from attnplug's registry through the layer convention
+(``docs/contributing.md``): every registered :class:`~attnplug.layers.base.AttentionModule` is
+built with ``cls.for_channels(C)`` and fed ``layer.example_inputs(B, H, W)`` (an attention
+gate gets its gating signal that way). A layer added with ``attnplug/layers/<x>.py`` and its registration
 line appears here without an edit. :data:`ATTNPLUG_KWARGS` holds the few arguments that make
 attnplug's module compute what its reference computes.
 
@@ -44,7 +43,6 @@ mmcv 2.1.0), mmseg's ``PAM`` / ``CAM`` (DANet), ``SELayer`` and BiSeNetV1's
 ``softmax(q kᵀ / √d) v`` for multi-head self-attention (same weights as attnplug's).
 """
 import gc
-import inspect
 import math
 import os
 import os.path as osp
@@ -70,7 +68,6 @@ class Impl:
     source: str  # 'attnplug' | 'mmcv' | 'mmseg' | 'mmdet' | 'naive'
     build: Callable[[int], 'object']
     quadratic: bool = False  # builds the dense N×N attention
-    gated_input: bool = False  # forward(x, g) with g at half resolution
 
 
 def _naive_mhsa(channels: int):
@@ -161,41 +158,19 @@ ATTNPLUG_KWARGS = {
 }
 
 
-def registered_layers() -> Dict[str, type]:
-    """``{name: class}`` of every module attnplug's layers register in its MODELS registry."""
-    import attnplug.layers  # noqa: F401  (registers the layers)
-    from attnplug.registry import MODELS
-    return {name: cls for name, cls in sorted(MODELS.module_dict.items())
-            if getattr(cls, '__module__', '').startswith('attnplug.layers')}
-
-
-def _takes_second_input(cls) -> bool:
-    params = list(inspect.signature(cls.forward).parameters.values())[1:]
-    required = [p for p in params if p.default is inspect.Parameter.empty
-                and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return len(required) >= 2
-
-
-def _channel_kwargs(cls, c: int) -> Dict[str, int]:
-    """A width for every other required ``*_channels`` argument (``AttentionGate``'s
-    ``gating_channels``, a conv layer's ``out_channels``): ``C``, shape-preserving."""
-    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
-    return {p.name: c for p in params if p.default is inspect.Parameter.empty
-            and p.name != 'in_channels' and p.name.endswith('channels')
-            and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-
-
 def implementations() -> List[Impl]:
     """attnplug's registered layers, each followed by its references."""
+    from attnplug.layers.base import registered_layers
     impls = []
     for name, cls in registered_layers().items():
         kwargs = ATTNPLUG_KWARGS.get(name, {})
 
         def build(c, cls=cls, kwargs=kwargs):
-            return cls(in_channels=c, **_channel_kwargs(cls, c), **kwargs)
+            # The layer convention (docs/contributing.md): ``for_channels`` builds any layer at
+            # its defaults; a layer with a reference is set to compute what the reference does.
+            return cls(in_channels=c, **kwargs) if kwargs else cls.for_channels(c)
 
-        impls.append(Impl(name, name, 'attnplug', build,
-                          gated_input=_takes_second_input(cls)))
+        impls.append(Impl(name, name, 'attnplug', build))
         for ref_name, source, builder, quadratic in REFERENCES.get(name, []):
             impls.append(Impl(name, ref_name, source, builder, quadratic=quadratic))
     return impls
@@ -247,15 +222,18 @@ def run_case(impl: Impl, c: int, size: str, mode: str, dtype: str, device: str, 
         return res
     module.train(mode != 'fwd')
     res.params = sum(p.numel() for p in module.parameters())
-    x = torch.randn(batch, c, h, w, device=device)
-    g = torch.randn(batch, c, (h + 1) // 2, (w + 1) // 2, device=device)
+    # attnplug's layers say what their forward takes (an attention gate: x and a gating signal
+    # at half resolution); the references take one (N, C, H, W) feature.
+    example_inputs = getattr(module, 'example_inputs', None)
+    args = tuple(t.to(device) for t in (example_inputs(batch, h, w) if example_inputs else
+                                          (torch.randn(batch, c, h, w), )))
+    x = args[0]
     grad = mode != 'fwd'
     if grad:
         x.requires_grad_()
     amp = torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=dtype == 'bf16')
 
     def call():
-        args = (x, g) if impl.gated_input else (x, )
         if grad:
             with amp:
                 out = module(*args)
@@ -277,7 +255,7 @@ def run_case(impl: Impl, c: int, size: str, mode: str, dtype: str, device: str, 
     except Exception as e:  # noqa: BLE001  (e.g. a kernel without bf16 support)
         res.status = f'error: {type(e).__name__}: {e}'[:160]
     finally:
-        del module, x, g
+        del module, x, args
         gc.collect()
         if device == 'cuda':
             torch.cuda.empty_cache()

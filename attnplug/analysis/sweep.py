@@ -13,9 +13,10 @@ The backbone becomes attnplug's drop-in of the base's (mmseg's ``ResNet``/``ResN
 takes plugins in ``BasicBlock`` too.
 
 Grid dimensions are :data:`PLACEMENTS` entries: ``position`` (``after_conv1|2|3``,
-``after_stage``: the backbone's own plugin slots). A new kind of placement (for example the
-``after=`` module-path patterns of a generic plugin wrapper) is one more entry, a function
-``(module_type, value, backbone_type) -> model delta``, with no change to the expansion, the
+``after_stage``: the backbone's own plugin slots, × stage sets) and ``after`` (dotted
+module-path patterns through ``attnplug.WithPlugins``, for any backbone, e.g.
+``layer3.5`` or ``layers.[1-3].1.*``). A new kind of placement is one more entry, a function
+``(module, stages, value, base cfg) -> model delta``, with no change to the expansion, the
 writer or the runner.
 """
 import itertools
@@ -43,34 +44,39 @@ def parse_stages(spec: str) -> tuple:
     return tuple(c == '1' for c in spec)
 
 
-def _position_delta(module: str, stages: str, position: str, backbone: str) -> Dict:
-    return dict(backbone=dict(type=backbone, plugins=[
+def _position_delta(module: str, stages: str, position: str, cfg) -> Dict:
+    """The backbone's own plugin slot: ``position`` in the blocks of the chosen stages."""
+    return dict(backbone=dict(type=_backbone_type(cfg), plugins=[
         dict(cfg=dict(type=f'attnplug.{module}'), stages=parse_stages(stages),
              position=position)]))
 
 
-def _after_delta(module: str, stages: str, pattern: str, backbone: str) -> Dict:
-    """Placement after the modules whose path matches ``pattern``: needs the
-    ``attnplug.WithPlugins`` wrapper, not in this version."""
-    from attnplug.registry import MODELS
-    if 'WithPlugins' not in MODELS:
-        raise ValueError('sweep: --after needs attnplug.WithPlugins (a generic plugin wrapper '
-                         'around any model), which this attnplug does not register yet; use '
-                         '--positions')
-    raise NotImplementedError('sweep: fill _after_delta once attnplug.WithPlugins exists: '
-                              'return the model delta that wraps the base model with '
-                              f'after={pattern!r}')
+def _after_delta(module: str, stages: str, pattern: str, cfg) -> Dict:
+    """After the backbone submodules whose dotted path matches ``pattern``, through
+    ``attnplug.WithPlugins`` (any backbone: the base's type moves to ``wraps``). ``stages``
+    plays no part: the pattern says where."""
+    btype = cfg.model.backbone.type
+    if btype == 'attnplug.WithPlugins':
+        raise ValueError('sweep: --after on a base whose backbone is already '
+                         "'attnplug.WithPlugins': sweep its wrapped base config instead")
+    return dict(backbone=dict(type='attnplug.WithPlugins', wraps=btype, plugins=[
+        dict(cfg=dict(type=f'attnplug.{module}'), after=pattern)]))
 
 
-#: kind -> (function building the model delta, short name used in config names)
+#: kind -> function ``(module, stages, value, base cfg) -> model delta``
 PLACEMENTS: Dict[str, Callable[..., Dict]] = {'position': _position_delta,
                                               'after': _after_delta}
 
+#: Placement kinds whose grid has a stages dimension.
+STAGED = ('position', )
+
 
 def point_name(base_name: str, module: str, stages: str, kind: str, value: str) -> str:
-    """``<base>_<module>-s<stages>-<value>``: one name per grid point."""
+    """``<base>_<module>-s<stages>-<value>`` (``<base>_<module>-after-<pattern>`` for a
+    module-path pattern): one name per grid point."""
     safe = ''.join(c if c.isalnum() or c == '_' else '-' for c in value).strip('-')
-    return f'{base_name}_{module.lower()}-s{stages}-{safe}'
+    if kind not in STAGED:
+        return f'{base_name}_{module.lower()}-{kind}-{safe}'
 
 
 def _backbone_type(cfg) -> str:
@@ -95,14 +101,13 @@ def expand(base_config: str, modules: Sequence[str], stages: Sequence[str],
 
     from attnplug.registry import MODELS
     cfg = Config.fromfile(base_config)
-    backbone = _backbone_type(cfg)
     n_stages = len(cfg.model.backbone.get('stage_blocks') or
                    cfg.model.backbone.get('strides') or (0, 0, 0, 0))
     for m in modules:
         if m not in MODELS:
             raise ValueError(f'sweep: module {m!r} is not registered in attnplug '
                              f'(type="attnplug.{m}")')
-    for s in stages:
+    for s in stages if any(k in STAGED for k in placements) else ():
         if len(parse_stages(s)) != n_stages:
             raise ValueError(f'sweep: stages {s!r} has {len(s)} entries; the base backbone '
                              f'has {n_stages} stages')
@@ -112,9 +117,11 @@ def expand(base_config: str, modules: Sequence[str], stages: Sequence[str],
         if kind not in PLACEMENTS:
             raise ValueError(f'sweep: unknown placement kind {kind!r}; expected one of '
                              f'{sorted(PLACEMENTS)}')
-        for m, s, v in itertools.product(modules, stages, values):
+        if kind in STAGED and not stages:
+            raise ValueError(f'sweep: {kind} placements need --stages')
+        for m, s, v in itertools.product(modules, stages if kind in STAGED else ('-', ), values):
             points.append(dict(name=point_name(base_name, m, s, kind, v), module=m, stages=s,
-                               kind=kind, value=v, delta=PLACEMENTS[kind](m, s, v, backbone)))
+                               kind=kind, value=v, delta=PLACEMENTS[kind](m, s, v, cfg)))
     return points
 
 

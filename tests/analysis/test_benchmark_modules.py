@@ -78,11 +78,13 @@ def test_modules_come_from_the_registry(monkeypatch):
                   if c.__module__.startswith('attnplug.layers')}
     assert names == registered and {'CBAM', 'PositionAttention', 'SqueezeExcitation'} <= names
 
-    class ToyGate(nn.Module):
-        """A stand-in for a new layer file: in_channels first, shape-preserving."""
+    from attnplug.layers.base import AttentionModule
+
+    class ToyGate(AttentionModule):
+        """A stand-in for a new layer file: the layer convention, shape-preserving."""
 
         def __init__(self, in_channels):
-            super().__init__()
+            super().__init__(in_channels)
             self.fc = nn.Conv2d(in_channels, in_channels, 1)
 
         def forward(self, x):
@@ -108,7 +110,7 @@ def test_every_reference_builds():
     for impl in impls:
         m = impl.build(16)
         x = torch.randn(1, 16, 5, 7)
-        args = (x, torch.randn(1, 16, 3, 4)) if impl.gated_input else (x, )
+        args = m.example_inputs(1, 5, 7) if hasattr(m, 'example_inputs') else (x, )
         with torch.no_grad():
             assert m.eval()(*args).shape == x.shape, impl
 

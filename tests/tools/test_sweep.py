@@ -64,6 +64,27 @@ def test_dry_run_writes_deltas_that_build(tiny_base, tmp_path):
     assert cfg.model.decode_head.channels == 16  # everything else is the base's
 
 
+def test_after_patterns_wrap_the_base_backbone(tiny_base, tmp_path):
+    """--after: module-path patterns through attnplug.WithPlugins, the base's backbone type
+    moving to ``wraps``; no stages dimension. The non-local paper's placement (one block of
+    a stage) builds with exactly one plugin."""
+    paths = _tool().main([str(tiny_base), '--modules', 'NonLocal2d', '--after', 'layer3.1',
+                          'layer[34].*', '--config-dir', str(tmp_path / 'cfgs'), '--dry-run'])
+    names = {Path(p).name for p in paths}
+    one_block = 'tiny_fcn_bundled_nonlocal2d-after-layer3-1.py'
+    assert names == {one_block, 'tiny_fcn_bundled_nonlocal2d-after-layer-34.py'}, names
+    cfg = Config.fromfile(str(tmp_path / 'cfgs' / one_block))
+    assert cfg.model.backbone.type == 'attnplug.WithPlugins'
+    assert cfg.model.backbone.wraps == 'ResNetV1c'
+    assert cfg.model.backbone.plugins == [dict(cfg=dict(type='attnplug.NonLocal2d'),
+                                               after='layer3.1')]
+    assert cfg.model.backbone.base_channels == 8  # every other key is the base's
+    from attnplug.analysis.build import build_model, load_config
+    model = build_model(load_config(str(tmp_path / 'cfgs' / one_block)))
+    plugins = [m for m in model.backbone.modules() if type(m).__name__ == 'NonLocal2d']
+    assert len(plugins) == 1
+
+
 def test_grid_errors_name_the_key(tiny_base, tmp_path):
     with pytest.raises(ValueError, match='stages .* 3 entries'):
         sw.expand(str(tiny_base), ['CBAM'], ['011'], {'position': ['after_conv2']})
@@ -71,8 +92,8 @@ def test_grid_errors_name_the_key(tiny_base, tmp_path):
         sw.expand(str(tiny_base), ['NoSuchAttention'], ['0011'], {'position': ['after_conv2']})
     with pytest.raises(ValueError, match='0/1 per stage'):
         sw.parse_stages('0a11')
-    with pytest.raises(ValueError, match='WithPlugins'):
-        sw.expand(str(tiny_base), ['CBAM'], ['0011'], {'after': ['decode_head']})
+    with pytest.raises(ValueError, match='position placements need --stages'):
+        sw.expand(str(tiny_base), ['CBAM'], [], {'position': ['after_conv2']})
     with pytest.raises(SystemExit):
         _tool().main([str(tiny_base), '--modules', 'CBAM', '--stages', '0011'])
 
