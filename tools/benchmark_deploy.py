@@ -33,13 +33,10 @@ Outputs: ``<out>.json``, ``<out>.csv`` and ``<out>.md`` (date, device, command).
 import argparse
 import contextlib
 import csv
-import ctypes
 import datetime
-import gc
 import json
 import os
 import os.path as osp
-import platform
 import statistics
 import subprocess
 import sys
@@ -53,48 +50,6 @@ DEFAULT_CONFIGS = [
     'configs/danet/danet_r18-w32-d8_1xb4-300iter_cityscapes-bundled-128x256.py',
     'configs/nonlocal_net/nonlocal_r18-w32-d8_1xb4-300iter_cityscapes-bundled-128x256.py',
 ]
-
-
-def _status_mib(key):
-    with open('/proc/self/status') as f:
-        for line in f:
-            if line.startswith(key + ':'):
-                return int(line.split()[1]) / 1024
-    raise KeyError(key)
-
-
-def _reset_peak():
-    """Reset VmHWM to the current RSS (Linux >= 4.0); fall back to ru_maxrss otherwise."""
-    try:
-        with open('/proc/self/clear_refs', 'w') as f:
-            f.write('5')
-        return True
-    except OSError:
-        return False
-
-
-def _trim():
-    gc.collect()
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL('libc.so.6').malloc_trim(0)
-
-
-def random_checkpoint(config, path, seed=0):
-    """Save the config's model with random values for what starts at zero (gammas,
-    zero-initialised output convs) and random BN statistics."""
-    import torch
-    from attnplug.deploy import load_model
-    model, _ = load_model(config, None)
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, t in list(model.named_parameters()) + list(model.named_buffers()):
-            if not t.dtype.is_floating_point:
-                continue
-            if name.endswith('running_var'):
-                t.copy_(torch.rand(t.shape, generator=gen) * 0.4 + 0.8)
-            elif name.endswith('running_mean') or not t.any():
-                t.copy_(torch.rand(t.shape, generator=gen) * 0.4 - 0.2)
-    torch.save(dict(state_dict=model.state_dict(), meta=dict(seed=seed)), path)
 
 
 # ---------------------------------------------------------------- workers (own subprocess)
@@ -181,17 +136,14 @@ def worker(spec):
 
         def call():
             return sess.run(None, {'image': x})[0]
-    _trim()
-    exact = _reset_peak()
-    base = _status_mib('VmRSS')
+    from attnplug.analysis.profiling import PeakMemoryProbe
+    probe = PeakMemoryProbe('cpu')  # resident set above the model and input, peak reset
+    probe.begin()
     t0 = time.perf_counter()
     out = call()
     res['latency_s'] = time.perf_counter() - t0
-    import resource
-    peak = _status_mib('VmHWM') if exact else resource.getrusage(
-        resource.RUSAGE_SELF).ru_maxrss / 1024
-    res.update(peak_mib=peak - base, base_rss_mib=base, peak_exact=exact,
-               threads=torch.get_num_threads())
+    res.update(peak_mib=probe.end(), base_rss_mib=probe.base,
+               peak_exact=probe.method == 'VmHWM reset', threads=torch.get_num_threads())
     import numpy as np
     np.save(spec['result'], out)
     return res
@@ -214,17 +166,12 @@ def launch(spec, log):
 
 
 def device_description():
-    import torch
-    name = platform.processor() or 'unknown CPU'
-    with contextlib.suppress(OSError):
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    name = line.split(':', 1)[1].strip()
-                    break
     import onnxruntime
-    return (f'{name}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, '
-            f'torch {torch.__version__}, onnxruntime {onnxruntime.__version__}')
+    import torch
+
+    from attnplug.analysis.reporting import device_description as describe
+    return (f'{describe("cpu")}, torch {torch.__version__}, '
+            f'onnxruntime {onnxruntime.__version__}')
 
 
 def _f(v, spec='.2f'):
@@ -345,7 +292,8 @@ def main(argv=None):
             name = osp.splitext(osp.basename(config))[0]
             log(f'{name}')
             ckpt = osp.join(tmp, f'{i}.pth')
-            random_checkpoint(config, ckpt, seed=i)
+            from attnplug.deploy import save_random_checkpoint
+            save_random_checkpoint(config, ckpt, seed=i)
             common = dict(config=config, checkpoint=ckpt, shape=list(args.shape))
             for j, loop in enumerate(args.loops):
                 onnx = osp.join(tmp, f'{i}_{loop}.onnx')

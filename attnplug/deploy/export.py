@@ -227,3 +227,24 @@ def export_onnx(module: nn.Module,
             dynamic_shapes=dynamic_shapes, external_data=False, verbose=False)
     program.save(out, external_data=False)
     return out
+
+
+def save_random_checkpoint(config, path: str, seed: int = 0):
+    """Save ``config``'s model as an mmengine checkpoint (``state_dict`` + ``meta``) with random
+    values where it would start at zero (attention gammas, zero-initialised output convs: the
+    identity-at-init blocks, which would make an export check vacuous) and random BN
+    statistics. What the deploy tests and ``tools/benchmark_deploy.py`` export when no trained
+    checkpoint is given. Returns ``(model, task)``."""
+    import torch
+    model, task = load_model(config, None)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, t in list(model.named_parameters()) + list(model.named_buffers()):
+            if not t.dtype.is_floating_point:
+                continue
+            if name.endswith('running_var'):
+                t.copy_(torch.rand(t.shape, generator=gen) * 0.4 + 0.8)
+            elif name.endswith('running_mean') or not t.any():
+                t.copy_(torch.rand(t.shape, generator=gen) * 0.4 - 0.2)
+    torch.save(dict(state_dict=model.state_dict(), meta=dict(seed=seed)), path)
+    return model, task

@@ -139,6 +139,7 @@ class AttentionModule(BaseModule):
         if self._saved_keys:
             self.register_state_dict_post_hook(_to_saved_keys)
             self.register_load_state_dict_pre_hook(_from_saved_keys)
+            self.register_load_state_dict_post_hook(_report_saved_keys)
 
     def reset_parameters(self) -> None:
         """The layer's own initialisation; the default keeps PyTorch's. Residual layers
@@ -181,7 +182,20 @@ def _to_saved_keys(module: AttentionModule, state_dict, prefix: str, local_metad
 
 
 def _from_saved_keys(module: AttentionModule, state_dict, prefix: str, *args):
+    module._loading_prefix = prefix  # for _report_saved_keys: the hook is not given it
     for saved, key in module._saved_keys.items():
         if prefix + saved in state_dict and prefix + key not in state_dict:
             state_dict[prefix + key] = state_dict.pop(prefix + saved)
+
+
+def _report_saved_keys(module: AttentionModule, incompatible_keys) -> None:
+    """Report a missing parameter under the key the layer saves it as (``gamma``, not
+    ``gamma.scale``), so that missing keys name what a checkpoint would hold."""
+    prefix = module.__dict__.pop('_loading_prefix', None)
+    if prefix is None:
+        return
+    missing = incompatible_keys.missing_keys
+    for saved, key in module._saved_keys.items():
+        if prefix + key in missing:
+            missing[missing.index(prefix + key)] = prefix + saved
 

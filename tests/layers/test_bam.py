@@ -106,3 +106,16 @@ def test_gradients():
 def test_wrong_channels_message():
     with pytest.raises(ValueError, match=r'BAM.*in_channels=32.*got 31'):
         _module()(torch.randn(1, 31, 5, 5))
+
+
+def test_gain_keeps_its_saved_key_when_missing_or_loaded():
+    """The gain is a Scale (``gamma.scale``) saved as ``gamma``: a checkpoint without it reports
+    ``gamma`` missing (the key a checkpoint would hold), and one with it loads it."""
+    m = BAM(16)
+    result = torch.nn.Sequential(m).load_state_dict({}, strict=False)
+    assert '0.gamma' in result.missing_keys and '0.gamma.scale' not in result.missing_keys
+    state = {k: torch.full_like(v, 0.5) if k == 'gamma' else v for k, v in m.state_dict().items()}
+    assert BAM(16).load_state_dict(state).missing_keys == []
+    fresh = BAM(16)
+    fresh.load_state_dict(state)
+    assert float(fresh.gamma.scale) == 0.5
