@@ -77,6 +77,7 @@ def point_name(base_name: str, module: str, stages: str, kind: str, value: str) 
     safe = ''.join(c if c.isalnum() or c == '_' else '-' for c in value).strip('-')
     if kind not in STAGED:
         return f'{base_name}_{module.lower()}-{kind}-{safe}'
+    return f'{base_name}_{module.lower()}-s{stages}-{safe}'
 
 
 def _backbone_type(cfg) -> str:
