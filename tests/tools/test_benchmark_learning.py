@@ -24,9 +24,13 @@ def test_baselines():
         'configs/attention_unet/attn-unet-s5-d16_fcn_1xb4-300iter_cityscapes-bundled-128x256.py'
     ) == UNET
     assert learning.baseline_of('configs/cbam/faster-rcnn_r18-cbam-c2-c5_fpn_300iter_coco-bundled.py') == DET
+    mit = 'configs/segformer/segformer_mit-w16_1xb4-300iter_cityscapes-bundled-128x256.py'
+    assert learning.baseline_of(
+        'configs/with_plugins/segformer_mit-w16-cbam_1xb4-300iter_cityscapes-bundled-128x256.py'
+    ) == mit  # a WithPlugins row is ranked against its own unwrapped model
     seg = learning.default_configs('seg')
-    assert seg[0] in (FCN, UNET) and FCN in seg and UNET in seg
-    assert {c for c in seg if learning.baseline_of(c) == c} == {FCN, UNET}
+    assert seg[0] in (FCN, UNET, mit) and FCN in seg and UNET in seg and mit in seg
+    assert {c for c in seg if learning.baseline_of(c) == c} == {FCN, UNET, mit}
     det = learning.default_configs('det')
     assert det[0] == DET and len(det) >= 9 and all('coco-bundled' in c for c in det)
 
