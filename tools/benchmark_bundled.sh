@@ -13,7 +13,7 @@
 #    -> docs/benchmarks/learning_seg_bundled.{md,csv};
 # 3. detection: tools/benchmark_learning.py --task det over configs/*/faster-rcnn_r18*_coco-bundled.py
 #    (Faster R-CNN R-18 and each backbone plugin) on
-#    configs/_base_/schedules/schedule_det_adamw-400iter_320x192.py
+#    configs/_base_/schedules/schedule_det_adamw-200iter_256x160.py
 #    -> docs/benchmarks/learning_det_bundled.{md,csv}; then RTMDet (CSPNeXt) with and without
 #    CBAM through attnplug.WithPlugins, on its own recipe -> docs/benchmarks/learning_rtmdet_bundled.*;
 # 4. tools/leaderboard.py over each set of work dirs -> docs/leaderboard/{cityscapes,coco}-bundled/;
@@ -21,8 +21,11 @@
 # The wall time of the whole run goes into docs/benchmarks/benchmark_bundled_wall_time.txt and
 # the header of each learning table.
 #
-# A run whose work dir holds a finished run.json is not repeated (--reuse; delete the work dir to
-# redo it). Work dirs: work_dirs/benchmark_{seg,det}/<name>/seed<k>/.
+# Runs go JOBS (default 2) at a time, each with cores / JOBS threads. Every finished run's row is
+# kept in docs/benchmarks/runs/{seg,det}/<name>/seed<k>.json; the leaderboards are built from
+# those committed rows, and a run whose row (or finished work dir) is there is not repeated
+# (--reuse), so the benchmark can be finished over several sittings. Delete
+# docs/benchmarks/runs/ to redo everything. Work dirs: work_dirs/benchmark_{seg,det}/<name>/seed<k>/.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -30,9 +33,10 @@ PY="${ATTNPLUG_VENV:-${VIRTUAL_ENV:-${CONDA_PREFIX:-$ROOT/.venv}}}/bin/python"
 [ -x "$PY" ] || { bash tools/setup_env.sh; }
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 read -r -a SEED_LIST <<< "${SEEDS:-0 1 2}"
+JOBS="${JOBS:-2}"  # runs at a time; each gets cores / JOBS threads
 ITERS="${BENCH_ITERS:-}"
 SEG_SCHEDULE=configs/_base_/schedules/schedule_1200iter_64x128.py
-DET_SCHEDULE=configs/_base_/schedules/schedule_det_adamw-400iter_320x192.py
+DET_SCHEDULE=configs/_base_/schedules/schedule_det_adamw-200iter_256x160.py
 SEG_ROOT=work_dirs/benchmark_seg
 DET_ROOT=work_dirs/benchmark_det
 OUT=docs
@@ -45,37 +49,41 @@ else
     det_sched=(--schedule "$DET_SCHEDULE")
 fi
 start=$(date +%s)
+count_rows() { find "$OUT/benchmarks/runs" -name 'seed*.json' 2>/dev/null | wc -l; }
+rows_before=$(count_rows)
 
 printf '\n[benchmark 1/5] bundled data\n'
 "$PY" data/generate.py --root data --datasets cityscapes coco
 
 printf '\n[benchmark 2/5] segmentation heads, seeds %s\n' "${SEED_LIST[*]}"
-"$PY" tools/benchmark_learning.py --task seg --reuse --seeds "${SEED_LIST[@]}" "${sched[@]}" \
+"$PY" tools/benchmark_learning.py --task seg --reuse --jobs "$JOBS" --seeds "${SEED_LIST[@]}" "${sched[@]}" \
     --work-root "$SEG_ROOT" --out "$OUT/benchmarks/learning_seg_bundled"
 
 printf '\n[benchmark 3/5] detection plugins, seeds %s\n' "${SEED_LIST[*]}"
-"$PY" tools/benchmark_learning.py --task det --reuse --seeds "${SEED_LIST[@]}" "${det_sched[@]}" \
+"$PY" tools/benchmark_learning.py --task det --reuse --jobs "$JOBS" --seeds "${SEED_LIST[@]}" "${det_sched[@]}" \
     --work-root "$DET_ROOT" --out "$OUT/benchmarks/learning_det_bundled"
 
 # RTMDet (CSPNeXt, with and without CBAM through attnplug.WithPlugins) keeps its own recipe
 # (AdamW, its pipelines): the Faster R-CNN schedule overlay above would replace it.
 printf '\n[benchmark 3b/5] RTMDet (CSPNeXt) with WithPlugins, seeds %s\n' "${SEED_LIST[*]}"
-"$PY" tools/benchmark_learning.py --task det --reuse --seeds "${SEED_LIST[@]}" \
+"$PY" tools/benchmark_learning.py --task det --reuse --jobs "$JOBS" --seeds "${SEED_LIST[@]}" \
     ${ITERS:+--iters "$ITERS"} --work-root "$DET_ROOT" --out "$OUT/benchmarks/learning_rtmdet_bundled" \
     --configs configs/rtmdet/rtmdet_cspnext-w16_300iter_coco-bundled.py \
     configs/with_plugins/rtmdet_cspnext-w16-cbam-c3-c5_300iter_coco-bundled.py
 
 printf '\n[benchmark 4/5] leaderboards\n'
-"$PY" tools/leaderboard.py "$SEG_ROOT"/*/ --out-dir "$OUT/leaderboard/cityscapes-bundled" \
-    --metric mIoU
-"$PY" tools/leaderboard.py "$DET_ROOT"/*/ --out-dir "$OUT/leaderboard/coco-bundled" \
-    --metric coco/bbox_mAP
+"$PY" tools/leaderboard.py "$OUT"/benchmarks/runs/seg/*/ \
+    --out-dir "$OUT/leaderboard/cityscapes-bundled" --metric mIoU
+"$PY" tools/leaderboard.py "$OUT"/benchmarks/runs/det/*/ \
+    --out-dir "$OUT/leaderboard/coco-bundled" --metric coco/bbox_mAP
 
 wall=$(( $(date +%s) - start ))
 mkdir -p "$OUT/benchmarks"
-printf 'tools/benchmark_bundled.sh: %d s wall (%.1f h) on %s, seeds %s, finished %s\n' \
-    "$wall" "$(awk "BEGIN{print $wall/3600}")" "$(nproc) cores" "${SEED_LIST[*]}" \
-    "$(date -u '+%Y-%m-%d %H:%M UTC')" > "$OUT/benchmarks/benchmark_bundled_wall_time.txt"
+rows_after=$(count_rows)
+printf 'tools/benchmark_bundled.sh: %d s wall (%.1f h) on %s, %s runs at a time, seeds %s, finished %s; %d runs made, %d reused from earlier sittings\n' \
+    "$wall" "$(awk "BEGIN{print $wall/3600}")" "$(nproc) cores" "$JOBS" "${SEED_LIST[*]}" \
+    "$(date -u '+%Y-%m-%d %H:%M UTC')" "$((rows_after - rows_before))" "$rows_before" \
+    > "$OUT/benchmarks/benchmark_bundled_wall_time.txt"
 cat "$OUT/benchmarks/benchmark_bundled_wall_time.txt"
 
 if [ -z "$ITERS" ]; then

@@ -16,8 +16,12 @@ run: its numbers say nothing about the methods). Default configs: every
 ``configs/*/faster-rcnn_r18*_coco-bundled.py`` (``--task det``), baselines first.
 
 Writes ``<out>.csv`` and ``<out>.md``: one row per run (metrics, CPU time of training and
-testing), with the date, device, versions, command and the wall time of the whole run. Feed the
-work root to ``tools/leaderboard.py`` for means, standard deviations and intervals.
+testing), with the date, device, versions, command and the wall time of the whole run, and
+each finished run's row as ``<records>/<name>/seed<k>.json`` (default
+``docs/benchmarks/runs/<task>/``). Those rows are committed: ``--reuse`` skips a run whose row
+is there, so a long benchmark can be finished over several sessions, and
+``tools/leaderboard.py`` builds the means, standard deviations and intervals from them.
+``--jobs N`` runs N at a time, each with cores // N threads.
 """
 import argparse
 import os.path as osp
@@ -45,8 +49,17 @@ def parse_args(argv=None):
     p.add_argument('--no-deterministic', action='store_true',
                    help='do not set randomness.deterministic=True')
     p.add_argument('--reuse', action='store_true',
-                   help='skip a run whose work dir already holds a finished run.json')
+                   help='skip a run that already finished: its work dir holds a run.json and '
+                   'a checkpoint, or --records holds its row')
+    p.add_argument('--records', default=None,
+                   help='folder keeping each finished run\'s row as <name>/seed<k>.json, to '
+                   'commit and to build the leaderboard from (default: runs/<task> next to '
+                   '--out)')
+    p.add_argument('--jobs', type=int, default=1,
+                   help='runs at a time, each with cores // jobs threads (default: 1)')
     args = p.parse_args(argv)
+    if args.jobs < 1:
+        p.error('--jobs must be >= 1')
     if args.iters is not None and args.iters < 1:
         p.error('--iters must be >= 1')
     if args.iters and args.schedule:
@@ -62,6 +75,8 @@ def parse_args(argv=None):
     args.work_root = osp.abspath(args.work_root or osp.join(ROOT, 'work_dirs',
                                                             f'benchmark_{args.task}'))
     args.out = args.out or osp.join(ROOT, 'docs', 'benchmarks', f'learning_{args.task}_bundled')
+    args.records = args.records or osp.join(osp.dirname(osp.abspath(args.out)), 'runs',
+                                            args.task)
     return args
 
 
@@ -72,16 +87,19 @@ def main(argv=None):
     started, t0 = reporting.now(), time.time()
     rows = learning.run_all(args.configs, args.seeds, args.work_root, schedule=args.schedule,
                             iters=args.iters, cfg_options=args.cfg_options, reuse=args.reuse,
-                            deterministic=not args.no_deterministic)
+                            deterministic=not args.no_deterministic, jobs=args.jobs,
+                            records=args.records)
     schedule = (f'{args.iters} iterations for every config (--iters: a smoke run)' if args.iters
                 else args.schedule or "each config's own")
     header = reporting.run_header(
         reporting.command_line('tools/benchmark_learning.py', raw), 'cpu', started,
         schedule=schedule, seeds=' '.join(map(str, args.seeds)),
+        jobs=f'{args.jobs} run(s) at a time',
         wall_time_of_the_whole_run=f'{(time.time() - t0) / 60:.1f} min')
     learning.report(rows, args.out, header)
-    print(f'wrote {args.out}.md and .csv; summarise with: python tools/leaderboard.py '
-          f'{osp.relpath(args.work_root)}/*/ --out-dir DIR')
+    print(f'wrote {args.out}.md and .csv, and the rows under {osp.relpath(args.records)}/; '
+          f'summarise with: python tools/leaderboard.py {osp.relpath(args.records)}/*/ '
+          '--out-dir DIR')
     return 0 if not any(r.get('error') for r in rows) else 1
 
 

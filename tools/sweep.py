@@ -13,7 +13,8 @@ A CLI over :mod:`attnplug.analysis.sweep` (the grid, the delta configs) and
 :mod:`attnplug.analysis.learning` (training and testing each config per seed, the base config
 included as the baseline), then :mod:`attnplug.analysis.leaderboard` (means, standard
 deviations, 95% intervals against the base). The grid is module × stages × position; each
-point is a short config inheriting BASE_CONFIG, written to ``--config-dir``. ``--after``
+point is a short config inheriting BASE_CONFIG, written to ``--config-dir`` (commit it with
+the results: each run's row under ``<out-dir>/runs/`` names its config). ``--after``
 adds module × module-path pattern points through ``attnplug.WithPlugins``, for any backbone
 (MiT, Swin, CSPNeXt, ... as well as ResNet).
 """
@@ -46,6 +47,10 @@ def parse_args(argv=None):
     p.add_argument('--out-dir', default=None,
                    help='leaderboard of the sweep (default: <work-root>/leaderboard)')
     p.add_argument('--shape', type=int, nargs=2, help='H W of the measured input')
+    p.add_argument('--jobs', type=int, default=1,
+                   help='runs at a time, each with cores // jobs threads (default: 1)')
+    p.add_argument('--reuse', action='store_true',
+                   help='skip a run whose row is already under <out-dir>/runs/')
     p.add_argument('--dry-run', action='store_true',
                    help='write the configs, load and build each, run nothing')
     args = p.parse_args(argv)
@@ -79,15 +84,17 @@ def main(argv=None):
         return paths
     started, t0 = reporting.now(), time.time()
     configs = [args.base_config] + paths
+    records = osp.join(args.out_dir, 'runs')
     rows = learning.run_all(configs, args.seeds, args.work_root, schedule=args.schedule,
-                            iters=args.iters, baseline=args.base_config)
+                            iters=args.iters, baseline=args.base_config, jobs=args.jobs,
+                            records=records, reuse=args.reuse)
     header = reporting.run_header(
         reporting.command_line('tools/sweep.py', raw), 'cpu', started,
         seeds=' '.join(map(str, args.seeds)),
         wall_time_of_the_whole_run=f'{(time.time() - t0) / 60:.1f} min')
     learning.report(rows, osp.join(args.out_dir, 'runs'), header)
     from attnplug.analysis import leaderboard as lb
-    runs = lb.collect_runs([osp.join(learning.ROOT, r['work_dir']) for r in rows
+    runs = lb.collect_runs([learning.record_path(records, r['name'], r['seed']) for r in rows
                             if not r.get('error')])
     lb.write(runs, args.out_dir, reporting.command_line('tools/sweep.py', raw),
              baseline=learning.scheduled_name(args.base_config, args.schedule),

@@ -131,15 +131,27 @@ def _run_json(work_dir: str) -> Dict[str, Any]:
 
 
 def collect_runs(work_dirs: Sequence[str]) -> List[Dict[str, Any]]:
-    """One dict per work dir: ``name`` (the config's, without any seed), ``seed``,
-    ``config``, ``baseline`` (a name, or None), ``scope``, ``dataset``, ``metrics``,
-    ``source`` (where the metrics came from), ``checkpoint`` and ``dumped_config``."""
+    """One dict per work dir or run record: ``name`` (the config's, without any seed),
+    ``seed``, ``config``, ``baseline`` (a name, or None), ``scope``, ``dataset``, ``metrics``,
+    ``source`` (where the metrics came from), ``checkpoint`` and ``dumped_config``.
+
+    A *run record* is the ``<name>/seed<k>.json`` row that ``tools/benchmark_learning.py``
+    keeps (and the repository commits): its metrics are the test metrics of that run. Its
+    config is the dumped one when the run's work dir is still there, else regenerated from the
+    record's config and schedule; its checkpoint only when the work dir is there."""
     from mmengine.config import Config
     runs = []
     for wd in work_dirs:
         wd = osp.normpath(wd)
-        dumped = find_config(wd)
-        info = _run_json(wd)
+        if wd.endswith('.json') and osp.isfile(wd):
+            info, record = _load_json(wd), wd
+            work = osp.join(ROOT, info['work_dir']) if info.get('work_dir') else None
+            wd = work if work and osp.isdir(work) else None
+        else:
+            info, record = _run_json(wd), None
+        dumped = find_config(wd) if wd else None
+        if record and dumped is None:
+            dumped = _regenerated_config(info)
         if dumped is None and not info:
             print(f'skip {wd}: no dumped config (*.py) and no run.json')
             continue
@@ -148,7 +160,11 @@ def collect_runs(work_dirs: Sequence[str]) -> List[Dict[str, Any]]:
         seed = info.get('seed')
         if seed is None and cfg is not None:
             seed = (cfg.get('randomness') or {}).get('seed')
-        metrics, origin = test_metrics(wd)
+        if record:
+            metrics, origin = _metrics_in(info.get('metrics') or {}), \
+                f'record ({osp.relpath(record, ROOT)})'
+        else:
+            metrics, origin = test_metrics(wd)
         if origin.startswith('test: no detections'):
             metrics = {'coco/bbox_mAP': 0.0}  # nothing detected: AP 0, said in `source`
         metrics.update(info.get('extra_metrics') or {})
@@ -160,15 +176,33 @@ def collect_runs(work_dirs: Sequence[str]) -> List[Dict[str, Any]]:
             except AttributeError:
                 pass
         runs.append({
-            'name': name, 'seed': seed, 'work_dir': wd,
+            'name': name, 'seed': seed, 'work_dir': wd or record,
             'config': info.get('config') or project_config(name) or dumped,
             'baseline': info.get('baseline_name'),
             'scope': (cfg.get('default_scope') if cfg is not None else None) or
                      info.get('scope', 'mmseg'),
             'dataset': dataset, 'metrics': metrics, 'source': origin,
-            'checkpoint': find_checkpoint(wd), 'dumped_config': dumped,
+            'checkpoint': find_checkpoint(wd) if wd else None, 'dumped_config': dumped,
         })
     return runs
+
+
+def _load_json(path: str) -> Dict[str, Any]:
+    with open(path) as f:
+        return json.load(f)
+
+
+def _regenerated_config(info: Dict[str, Any]) -> Optional[str]:
+    """The config a record's run trained: its config, with its schedule laid over it."""
+    import tempfile
+
+    from .learning import write_scheduled_config
+    config = info.get('config')
+    if not config or not osp.isfile(osp.join(ROOT, config)):
+        return None
+    if not info.get('schedule'):
+        return osp.join(ROOT, config)
+    return write_scheduled_config(config, info['schedule'], tempfile.mkdtemp(prefix='attnplug-'))
 
 
 # ----------------------------------------------------------------------------- statistics
@@ -628,13 +662,15 @@ def name_without_seed(name: str) -> str:
 
 
 def expand_work_dirs(paths: Sequence[str]) -> List[str]:
-    """Work dirs: each path itself if it holds a run, else its ``seed*/`` subfolders (the
-    layout of ``tools/benchmark_learning.py``: ``<root>/<config>/seed<k>/``)."""
+    """Runs: each path itself if it holds a run (a work dir, or a run record ``*.json``), else
+    its ``seed*/`` subfolders (the layout of ``tools/benchmark_learning.py``'s work root:
+    ``<root>/<config>/seed<k>/``) or its ``seed*.json`` records (the layout of its records:
+    ``<records>/<config>/seed<k>.json``)."""
     out = []
     for p in paths:
         seeds = sorted(glob.glob(osp.join(p, 'seed*')))
         if seeds and not glob.glob(osp.join(p, '*.py')):
-            out += [s for s in seeds if osp.isdir(s)]
+            out += [s for s in seeds if osp.isdir(s) or s.endswith('.json')]
         else:
             out.append(p)
     return out

@@ -2,8 +2,8 @@
 
 The library behind ``tools/benchmark_learning.py`` and ``tools/sweep.py``. Each (config, seed)
 goes through attnplug's ``tools/train.py`` and then ``tools/test.py`` on its last checkpoint,
-each a fresh subprocess run from the repository root (where ``data/`` is), one after another,
-in ``<work_root>/<name>/seed<k>/``. The seed goes in as ``randomness.seed=k`` with
+each a fresh subprocess run from the repository root (where ``data/`` is), in
+``<work_root>/<name>/seed<k>/``; ``jobs`` runs at a time, each with ``cores // jobs`` threads. The seed goes in as ``randomness.seed=k`` with
 ``randomness.deterministic=True`` (``torch.use_deterministic_algorithms``), so a rerun of one
 seed repeats its run.
 
@@ -13,8 +13,10 @@ schedule: each run then trains a generated delta config
 token replaced by the schedule's tag (``schedule_1200iter.py`` -> ``1200iter``), written into
 the run's work dir. ``iters`` instead shortens every schedule alike (smoke runs).
 
-Each work dir gets a ``run.json``: name, config, seed, baseline name, schedule, the CPU time of
-training and of testing (``resource.getrusage(RUSAGE_CHILDREN)``: the subprocess's own CPU
+Each work dir gets a ``run.json`` (and, given a records folder, a copy that can be committed:
+the leaderboards are built from those): name, config, seed, baseline name, schedule, the
+thread count, the CPU time of
+training and of testing (``os.wait4``: the subprocess's own CPU
 time, which other jobs on a shared machine do not inflate the way they do wall time), and,
 for segmentation, the IoU of the cue classes (person, bicycle, car: only the long-range cue at
 the image centre decides them, data/README.md) from mmseg's per-class table.
@@ -24,7 +26,6 @@ import json
 import os
 import os.path as osp
 import re
-import resource
 import subprocess
 import sys
 import time
@@ -38,7 +39,7 @@ DEFAULT_GLOBS = {'seg': 'configs/*/*cityscapes-bundled*.py',
 
 __all__ = ['CUE_CLASSES', 'DEFAULT_GLOBS', 'rel', 'baseline_of', 'default_configs',
            'schedule_tag', 'scheduled_name', 'write_scheduled_config', 'schedule_options',
-           'per_class_iou', 'run_one', 'run_all']
+           'per_class_iou', 'record_path', 'run_one', 'run_all']
 
 
 def rel(path: str) -> str:
@@ -65,14 +66,14 @@ def default_configs(task: str) -> List[str]:
 
 def schedule_tag(schedule: str) -> str:
     """``schedule_1200iter_64x128.py`` -> ``1200iter_64x128``;
-    ``schedule_det_adamw-400iter_320x192.py`` -> ``adamw-400iter_320x192``."""
+    ``schedule_det_adamw-200iter_256x160.py`` -> ``adamw-200iter_256x160``."""
     stem = osp.splitext(osp.basename(schedule))[0]
     return re.sub(r'^schedule_(det_|seg_)?', '', stem)
 
 
 def scheduled_name(config: str, schedule: Optional[str]) -> str:
     """The name of ``config`` trained on ``schedule``: its ``<N>iter`` token replaced by the
-    schedule's (``300iter`` -> ``1200iter``, ``adamw-400iter``), and its trailing size by the
+    schedule's (``300iter`` -> ``1200iter``, ``adamw-200iter``), and its trailing size by the
     schedule's size when the schedule has one (``-128x256`` -> ``-64x128``, appended when the
     config names none)."""
     name = osp.splitext(osp.basename(config))[0]
@@ -158,17 +159,26 @@ def per_class_iou(log_path: str) -> Dict[str, float]:
     return table
 
 
-def _run_tool(args_list: List[str], log_path: str):
-    """Run ``python tools/<...>`` from the repository root; (exit code, CPU s, wall s)."""
+def _run_tool(args_list: List[str], log_path: str, threads: Optional[int] = None):
+    """Run ``python tools/<...>`` from the repository root; (exit code, CPU s, wall s).
+
+    The CPU time is the child's own (``os.wait4``), so runs in parallel threads do not count
+    each other's. ``threads``: the child's intra-op thread count (``OMP_NUM_THREADS``)."""
     env = dict(os.environ)
     env['PYTHONPATH'] = os.pathsep.join([ROOT, env.get('PYTHONPATH', '')])
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if threads:
+        env['OMP_NUM_THREADS'] = env['MKL_NUM_THREADS'] = str(threads)
     t0 = time.perf_counter()
     with open(log_path, 'w') as log:
-        proc = subprocess.run([sys.executable, *args_list], cwd=ROOT, env=env, stdout=log,
-                              stderr=subprocess.STDOUT)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        proc = subprocess.Popen([sys.executable, *args_list], cwd=ROOT, env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        except BaseException:
+            proc.kill()
+            raise
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    cpu = usage.ru_utime + usage.ru_stime
     return proc.returncode, cpu, time.perf_counter() - t0
 
 
@@ -186,10 +196,14 @@ def _newest(pattern: str) -> Optional[str]:
 def run_one(config: str, seed: int, work_root: str, schedule: Optional[str] = None,
             iters: Optional[int] = None, cfg_options: Sequence[str] = (),
             reuse: bool = False, deterministic: bool = True,
-            baseline: Optional[str] = None) -> Dict[str, Any]:
+            baseline: Optional[str] = None, records: Optional[str] = None,
+            threads: Optional[int] = None) -> Dict[str, Any]:
     """Train and test ``config`` (repository-relative) with ``seed``; returns the run's row
     (also written to ``<work dir>/run.json``). ``baseline``: the baseline config (default:
-    :func:`baseline_of`)."""
+    :func:`baseline_of`). ``records``: a folder that keeps a copy of every finished run's row
+    as ``<records>/<name>/seed<k>.json`` (:func:`record_path`), so that the run outlives its
+    work dir. ``reuse``: return the row of a finished run instead of running it again, from the
+    work dir or else from ``records``. ``threads``: the subprocesses' thread count."""
     name = scheduled_name(config, schedule)
     base = rel(baseline) if baseline else baseline_of(config)
     work = osp.join(work_root, name, f'seed{seed}')
@@ -197,20 +211,18 @@ def run_one(config: str, seed: int, work_root: str, schedule: Optional[str] = No
     train_config = write_scheduled_config(config, schedule, work) if schedule else config
     row = dict(name=name, config=config, seed=seed, baseline=base,
                baseline_name=scheduled_name(base, schedule), schedule=schedule or '',
-               iters=iters or '', work_dir=rel(work))
+               iters=iters or '', work_dir=rel(work), threads=threads or '')
     opts = (schedule_options(train_config, iters) +
             [f'randomness.seed={seed}', f'randomness.deterministic={deterministic}'] +
             list(cfg_options))
     cfg_opts = ['--cfg-options', *opts]
     ckpt_file = osp.join(work, 'last_checkpoint')
-    if reuse and osp.isfile(ckpt_file) and osp.isfile(osp.join(work, 'run.json')):
-        with open(osp.join(work, 'run.json')) as f:
-            old = json.load(f)
-        if not old.get('error'):
-            print(f'  reusing {work}', file=sys.stderr, flush=True)
+    if reuse:
+        old = _finished(work, records and record_path(records, name, seed), row)
+        if old is not None:
             return old
     rc, cpu, wall = _run_tool(['tools/train.py', train_config, '--work-dir', work, *cfg_opts],
-                              osp.join(work, 'train.log'))
+                              osp.join(work, 'train.log'), threads)
     row.update(train_cpu_s=cpu, train_wall_s=wall)
     if rc != 0:
         row['error'] = f'train exited {rc}: {_tail(osp.join(work, "train.log"))}'
@@ -219,7 +231,7 @@ def run_one(config: str, seed: int, work_root: str, schedule: Optional[str] = No
         ckpt = f.read().strip()
     test_dir = osp.join(work, 'test')
     rc, cpu, wall = _run_tool(['tools/test.py', train_config, ckpt, '--work-dir', test_dir,
-                               *cfg_opts], osp.join(work, 'test.log'))
+                               *cfg_opts], osp.join(work, 'test.log'), threads)
     row.update(test_cpu_s=cpu, test_wall_s=wall)
     if rc != 0:
         row['error'] = f'test exited {rc}: {_tail(osp.join(work, "test.log"))}'
@@ -238,29 +250,74 @@ def run_one(config: str, seed: int, work_root: str, schedule: Optional[str] = No
     if len(extra) == len(CUE_CLASSES):
         extra['cue_classes_mIoU'] = sum(extra.values()) / len(CUE_CLASSES)
     row['extra_metrics'] = extra
-    return _save(row, work)
-
-
-def _save(row: Dict[str, Any], work: str) -> Dict[str, Any]:
-    with open(osp.join(work, 'run.json'), 'w') as f:
-        json.dump(row, f, indent=1)
+    _save(row, work)
+    if records:
+        path = record_path(records, name, seed)
+        os.makedirs(osp.dirname(path), exist_ok=True)
+        _save(row, osp.dirname(path), osp.basename(path))
     return row
 
 
-def run_all(configs: Sequence[str], seeds: Sequence[int], work_root: str, **kwargs
-            ) -> List[Dict[str, Any]]:
-    """:func:`run_one` for every config and seed (configs outer, seeds inner)."""
-    rows = []
-    total = len(configs) * len(seeds)
-    for i, config in enumerate(configs):
-        for j, seed in enumerate(seeds):
-            print(f'[{i * len(seeds) + j + 1}/{total}] {config} seed {seed}', file=sys.stderr,
-                  flush=True)
-            row = run_one(config, seed, work_root, **kwargs)
-            print(f'  -> {json.dumps({k: row.get(k) for k in ("metrics", "error")})}',
-                  file=sys.stderr, flush=True)
-            rows.append(row)
-    return rows
+def _save(row: Dict[str, Any], folder: str, filename: str = 'run.json') -> Dict[str, Any]:
+    with open(osp.join(folder, filename), 'w') as f:
+        json.dump(row, f, indent=1)
+        f.write('\n')
+    return row
+
+
+def record_path(records: str, name: str, seed: int) -> str:
+    """Where the row of run (``name``, ``seed``) is kept: ``<records>/<name>/seed<k>.json``."""
+    return osp.join(records, name, f'seed{seed}.json')
+
+
+def _finished(work: str, record: Optional[str], row: Dict[str, Any]
+              ) -> Optional[Dict[str, Any]]:
+    """The row of a finished, error-free run of the same config, schedule and seed as ``row``:
+    from ``work``'s ``run.json`` when its checkpoint is there, else from ``record``."""
+    candidates = []
+    if osp.isfile(osp.join(work, 'last_checkpoint')):
+        candidates.append(osp.join(work, 'run.json'))
+    if record:
+        candidates.append(record)
+    for path in candidates:
+        if not osp.isfile(path):
+            continue
+        with open(path) as f:
+            old = json.load(f)
+        same = all(old.get(k) == row[k] for k in ('config', 'seed', 'schedule', 'iters'))
+        if same and not old.get('error') and old.get('metrics'):
+            print(f'  reusing {rel(path)}', file=sys.stderr, flush=True)
+            return old
+    return None
+
+
+def run_all(configs: Sequence[str], seeds: Sequence[int], work_root: str, jobs: int = 1,
+            **kwargs) -> List[Dict[str, Any]]:
+    """:func:`run_one` for every config and seed (configs outer, seeds inner), ``jobs`` at a
+    time. With ``jobs > 1`` each run's subprocesses get ``cores // jobs`` threads: the bundled
+    models are too small to keep several threads busy, so parallel single-threaded runs finish
+    a benchmark sooner than one run after another (each run's CPU time is its own either way).
+    Rows come back in the order of the grid."""
+    from concurrent.futures import ThreadPoolExecutor
+    grid = [(config, seed) for config in configs for seed in seeds]
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
+    jobs = max(1, min(jobs, len(grid) or 1))
+    if jobs > 1:
+        kwargs.setdefault('threads', max(1, (cores or 1) // jobs))
+
+    def one(i):
+        config, seed = grid[i]
+        print(f'[{i + 1}/{len(grid)}] {config} seed {seed}', file=sys.stderr, flush=True)
+        row = run_one(config, seed, work_root, **kwargs)
+        print(f'  [{i + 1}/{len(grid)}] -> '
+              f'{json.dumps({k: row.get(k) for k in ("metrics", "error")})}',
+              file=sys.stderr, flush=True)
+        return row
+
+    if jobs == 1:
+        return [one(i) for i in range(len(grid))]
+    with ThreadPoolExecutor(jobs) as pool:
+        return list(pool.map(one, range(len(grid))))
 
 
 RUN_FIELDS = ['name', 'seed', 'config', 'baseline_name', 'schedule', 'iters', 'train_cpu_s',

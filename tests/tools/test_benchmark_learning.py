@@ -1,8 +1,12 @@
 """tools/benchmark_learning.py and attnplug.analysis.learning: how the schedule is cut or
-replaced, which baseline a config has, the seed options, and the per-class IoU read from mmseg's
+replaced, which baseline a config has, the seed options, runs in parallel (each child's own CPU
+time), the committed run rows and their reuse, and the per-class IoU read from mmseg's
 log table (full training runs are too slow for the suite: see docs/benchmarks/README.md; a
 2-iteration run is in tests/tools/test_sweep.py)."""
+import json
 import math
+import os
+import threading
 
 import pytest
 from mmengine.config import Config
@@ -13,7 +17,7 @@ FCN = 'configs/fcn/fcn_r18-w32-d8_1xb4-300iter_cityscapes-bundled-128x256.py'
 UNET = 'configs/unet/unet-s5-d16_fcn_1xb4-300iter_cityscapes-bundled-128x256.py'
 DET = 'configs/faster_rcnn/faster-rcnn_r18_fpn_300iter_coco-bundled.py'
 SEG_SCHEDULE = 'configs/_base_/schedules/schedule_1200iter_64x128.py'
-DET_SCHEDULE = 'configs/_base_/schedules/schedule_det_adamw-400iter_320x192.py'
+DET_SCHEDULE = 'configs/_base_/schedules/schedule_det_adamw-200iter_256x160.py'
 
 
 def test_baselines():
@@ -67,7 +71,7 @@ def test_scheduled_names():
     assert learning.scheduled_name(FCN, SEG_SCHEDULE) == \
         'fcn_r18-w32-d8_1xb4-1200iter_cityscapes-bundled-64x128'
     assert learning.scheduled_name(DET, DET_SCHEDULE) == \
-        'faster-rcnn_r18_fpn_adamw-400iter_coco-bundled-320x192'
+        'faster-rcnn_r18_fpn_adamw-200iter_coco-bundled-256x160'
     assert learning.scheduled_name('configs/x/net_bundled.py',
                                    'configs/_base_/schedules/schedule_1200iter.py') == \
         'net_bundled_1200iter'
@@ -84,9 +88,10 @@ def test_benchmark_schedules_apply(tmp_path):
     det = Config.fromfile(learning.write_scheduled_config(DET, DET_SCHEDULE, str(tmp_path)))
     assert det.optim_wrapper.optimizer.type == 'AdamW'
     assert 'momentum' not in det.optim_wrapper.optimizer  # _delete_ dropped SGD's keys
-    assert det.train_cfg.max_iters == 400 and det.param_scheduler[0].type == 'LinearLR'
+    assert det.train_cfg.max_iters == 200 and det.param_scheduler[0].type == 'LinearLR'
+    assert det.param_scheduler[-1].end == 200
     resize = [t for t in det.test_dataloader.dataset.pipeline if t.type == 'Resize'][0]
-    assert tuple(resize.scale) == (320, 192)
+    assert tuple(resize.scale) == (256, 160)
     assert det.model.backbone.depth == 18
 
 
@@ -105,3 +110,119 @@ def test_per_class_iou_from_log(tmp_path):
         '2026/11/21 12:00:01 - mmengine - INFO - Iter(test) [16/16] mIoU: 30.0\n')
     ious = learning.per_class_iou(str(log))
     assert ious['road'] == 91.5 and ious['person'] == 12.25 and math.isnan(ious['bicycle'])
+
+
+def test_parallel_children_report_their_own_cpu_time(tmp_path):
+    """Two children run side by side; each reports its own CPU time, not the sum of both (the
+    RUSAGE_CHILDREN accounting it replaced counted whichever child finished in the window)."""
+    burn = tmp_path / 'burn.py'
+    burn.write_text('import os, sys, time\n'
+                    'assert os.environ["OMP_NUM_THREADS"] == "1"\n'
+                    't = time.process_time()\n'
+                    'while time.process_time() - t < float(sys.argv[1]):\n'
+                    '    pass\n')
+    results = {}
+
+    def run(seconds):
+        results[seconds] = learning._run_tool([str(burn), str(seconds)],
+                                              str(tmp_path / f'{seconds}.log'), threads=1)
+
+    threads = [threading.Thread(target=run, args=(s,)) for s in (0.3, 1.2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for seconds, (rc, cpu, wall) in results.items():
+        assert rc == 0
+        assert seconds <= cpu < seconds + 0.6, (seconds, cpu)  # + interpreter start-up
+    rc, _, _ = learning._run_tool(['-c', 'raise SystemExit(3)'], str(tmp_path / 'x.log'))
+    assert rc == 3
+
+
+def test_run_all_in_parallel_keeps_the_grid_order(monkeypatch, tmp_path):
+    calls = []
+
+    def fake_run_one(config, seed, work_root, **kwargs):
+        calls.append((config, seed, kwargs.get('threads'), threading.get_ident()))
+        return {'name': config, 'seed': seed}
+
+    monkeypatch.setattr(learning, 'run_one', fake_run_one)
+    monkeypatch.setattr(os, 'sched_getaffinity', lambda pid: set(range(4)), raising=False)
+    rows = learning.run_all(['a', 'b', 'c'], [0, 1], str(tmp_path), jobs=2)
+    assert [(r['name'], r['seed']) for r in rows] == [(c, s) for c in 'abc' for s in (0, 1)]
+    assert {c[2] for c in calls} == {2}  # 4 cores, 2 jobs: 2 threads each
+    calls.clear()
+    learning.run_all(['a'], [0], str(tmp_path), jobs=1)
+    assert calls[0][2] is None  # one at a time: the thread count is left alone
+
+
+def _record(config=FCN, seed=1, schedule=SEG_SCHEDULE, **extra):
+    row = dict(name=learning.scheduled_name(config, schedule), config=config, seed=seed,
+               baseline=config, baseline_name=learning.scheduled_name(config, schedule),
+               schedule=schedule, iters='', work_dir='work_dirs/nowhere', train_cpu_s=1.0,
+               test_cpu_s=1.0, metrics={'mIoU': 40.0 + seed, 'aAcc': 80.0},
+               extra_metrics={'cue_classes_mIoU': 10.0})
+    row.update(extra)
+    return row
+
+
+def test_a_recorded_run_is_reused_and_a_different_one_is_not(monkeypatch, tmp_path):
+    records = tmp_path / 'runs'
+    row = _record()
+    path = learning.record_path(str(records), row['name'], 1)
+    os.makedirs(os.path.dirname(path))
+    with open(path, 'w') as f:
+        json.dump(row, f)
+    ran = []
+
+    def fake_tool(args, log, threads=None):
+        ran.append(args[0])
+        with open(log, 'w') as f:
+            f.write('boom\n')
+        return 1, 0.0, 0.0  # a failed training: the run reports the error
+
+    monkeypatch.setattr(learning, '_run_tool', fake_tool)
+    got = learning.run_one(FCN, 1, str(tmp_path / 'wd'), schedule=SEG_SCHEDULE, reuse=True,
+                           records=str(records))
+    assert got['metrics'] == row['metrics'] and not ran
+    # another seed, another schedule, or no --reuse: the run is made (and fails here)
+    for kwargs in (dict(seed=2, schedule=SEG_SCHEDULE, reuse=True),
+                   dict(seed=1, schedule=None, reuse=True),
+                   dict(seed=1, schedule=SEG_SCHEDULE, reuse=False)):
+        seed = kwargs.pop('seed')
+        got = learning.run_one(FCN, seed, str(tmp_path / 'wd'), records=str(records), **kwargs)
+        assert got['error'].startswith('train exited 1')
+    assert ran == ['tools/train.py'] * 3
+    # a failed run leaves no record behind
+    assert sorted(os.listdir(records)) == [row['name']]
+    assert os.listdir(records / row['name']) == ['seed1.json']
+
+
+def test_leaderboard_from_committed_records(tmp_path):
+    """Run rows without their work dirs (a fresh clone) still make the leaderboard: metrics
+    from the rows, the trained config regenerated from config + schedule."""
+    from attnplug.analysis import leaderboard as lb
+    records = tmp_path / 'runs'
+    danet = 'configs/danet/danet_r18-w32-d8_1xb4-300iter_cityscapes-bundled-128x256.py'
+    for seed in (0, 1, 2):
+        for config, offset in ((FCN, 0.0), (danet, 5.0 + seed)):
+            row = _record(config, seed, baseline_name=learning.scheduled_name(FCN, SEG_SCHEDULE))
+            row['metrics']['mIoU'] += offset
+            path = learning.record_path(str(records), row['name'], seed)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, 'w') as f:
+                json.dump(row, f)
+    paths = lb.expand_work_dirs(sorted(str(p) for p in records.iterdir()))
+    assert len(paths) == 6 and all(p.endswith('.json') for p in paths)
+    runs = lb.collect_runs(paths)
+    assert {r['seed'] for r in runs} == {0, 1, 2}
+    r = next(r for r in runs if r['name'].startswith('danet'))
+    assert r['metrics']['mIoU'] == 45.0 and r['metrics']['cue_classes_mIoU'] == 10.0
+    assert r['source'].startswith('record (') and r['checkpoint'] is None
+    cfg = Config.fromfile(r['dumped_config'])
+    assert cfg.train_cfg.max_iters == 1200 and cfg.model.decode_head.type == 'attnplug.DAHead'
+    assert r['scope'] == 'mmseg'
+    groups = lb.write(runs, str(tmp_path / 'lb'), 'test', metric='mIoU', do_measure=False)
+    by = {g['name']: g for g in groups}
+    stats = by[learning.scheduled_name(danet, SEG_SCHEDULE)]['stats']['mIoU']
+    assert stats['n'] == 3 and stats['d_significant']
