@@ -144,7 +144,25 @@ def render_modules(source: str, options: Dict[str, str]) -> List[str]:
                                  'll' + 'r' * (len(cases) + 1))
 
 
+def render_tool_markdown(source: str, options: Dict[str, str]) -> List[str]:
+    """The measured part of a report a tool wrote as markdown (``tools/benchmark_det_plugins.py``
+    writes its table into ``<out>.md``): from its ``- date:`` line to the end of its first
+    table, unchanged."""
+    with open(osp.join(ROOT, source)) as f:
+        lines = f.read().split('\n')
+    start = next((i for i, ln in enumerate(lines) if ln.startswith('- date:')), None)
+    table = next((i for i, ln in enumerate(lines) if start is not None and i > start
+                  and ln.startswith('|')), None)
+    if start is None or table is None:
+        raise ValueError(f'{source}: no "- date:" header followed by a table')
+    end = table
+    while end < len(lines) and lines[end].startswith('|'):
+        end += 1
+    return [f'*From [`{source}`](/{source}).*', ''] + lines[start:end]
+
+
 RENDERERS: Dict[str, Callable[[str, Dict[str, str]], List[str]]] = {
+    'tools/benchmark_det_plugins.py': render_tool_markdown,
     'tools/leaderboard.py': render_leaderboard,
     'tools/benchmark_learning.py': render_learning,
     'tools/benchmark_heads.py': render_heads,

@@ -98,3 +98,31 @@ def test_bad_attn_cfg_fails_at_build_naming_head_key_and_channels(attn_cfg, erro
     message = str(info.value)
     for part in ('AttnFCNHead', 'attn_cfg', f'{CH}', fragment):
         assert part in message, (part, message)
+
+
+def test_a_build_error_keeps_its_own_class_and_traceback():
+    """The head adds its name and key to the error of the attention's own constructor, and
+    re-raises that same exception: an exception class whose constructor takes other
+    arguments than a message comes through intact (rebuilding it would fail)."""
+    from attnplug.registry import MODELS
+
+    class OddError(ValueError):
+        def __init__(self, code, detail):
+            super().__init__(f'code {code}: {detail}')
+            self.code = code
+
+    class Refusing(torch.nn.Module):
+        def __init__(self, in_channels):
+            raise OddError(7, 'refused')
+
+    MODELS.register_module('TestRefusingAttention', module=Refusing, force=True)
+    try:
+        with pytest.raises(OddError) as info:
+            _build(attn_cfg=dict(type='attnplug.TestRefusingAttention'))
+    finally:
+        MODELS._module_dict.pop('TestRefusingAttention')
+    assert info.value.code == 7
+    message = str(info.value)
+    for part in ('AttnFCNHead', 'attn_cfg', f'in_channels={CH}', 'code 7: refused'):
+        assert part in message, (part, message)
+    assert info.traceback[-1].name == '__init__'  # raised where the attention refused

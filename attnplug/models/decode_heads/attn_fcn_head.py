@@ -64,9 +64,12 @@ class AttnFCNHead(FCNHead):
                 cfg['type'] = cls
             return MODELS.build(cfg)
         except (KeyError, TypeError, ValueError, AssertionError) as err:
-            msg = (f'{where} cannot be built as a shape-preserving attention on the head\'s '
-                   f'{self.channels}-channel feature (in_channels={self.channels}): {err}')
-            raise type(err)(msg) from err
+            # the same exception, its message led by the head and the key: its class,
+            # traceback and cause stay as they were (no new instance of an unknown signature)
+            err.args = (f'{where} cannot be built as a shape-preserving attention on the '
+                        f'head\'s {self.channels}-channel feature (in_channels='
+                        f'{self.channels}): {err}',)
+            raise
 
     def _forward_feature(self, inputs: List[Tensor]) -> Tensor:
         """The (B, channels, H, W) feature before ``conv_seg``."""
