@@ -210,3 +210,15 @@ def assert_no_quadratic_tensor(module: nn.Module, in_channels: int, size=(40, 40
         f'{_name(module)}: {mode.op} produced a tensor of {mode.largest} elements '
         f'>= B·N² = {limit} at {size[0]}x{size[1]}: an N×N map was built')
     return mode.largest
+
+
+def stock_tool(package: str, name: str) -> str:
+    """The path of an installed OpenMMLab package's own ``tools/<name>.py`` (the copy its wheel
+    ships under ``.mim/``), e.g. ``stock_tool('mmseg', 'train')``: the unchanged stock tools
+    that the end-to-end tests run attnplug's configs through."""
+    import importlib.util
+    import os.path as osp
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise ImportError(f'stock_tool: {package} is not installed')
+    return osp.join(osp.dirname(spec.origin), '.mim', 'tools', f'{name}.py')

@@ -39,6 +39,17 @@ def python_runner():
     return run_python
 
 
+@pytest.fixture(scope='module')
+def workspace(tmp_path_factory, python_runner):
+    """A scratch directory to run tools from, whose ``data/`` holds a small generated copy of
+    the bundled Cityscapes and COCO (6 train + 3 val images each): the project configs' data
+    paths resolve there unchanged."""
+    ws = tmp_path_factory.mktemp('e2e')
+    python_runner([ROOT / 'data' / 'generate.py', '--root', ws / 'data', '--datasets',
+                   'cityscapes', 'coco', '--num-train', '6', '--num-val', '3'])
+    return ws
+
+
 def _default_scope_guard():
     from mmengine.registry import DefaultScope
 

@@ -6,7 +6,6 @@ whose ``data/`` holds a small generated copy of the bundled datasets; the projec
 used unchanged, the schedule cut to 2 iterations through ``--cfg-options``.
 """
 import glob
-import importlib.util
 import json
 import os.path as osp
 
@@ -14,6 +13,7 @@ import pytest
 import torch
 
 import attnplug  # noqa: F401  (safe globals: the checkpoints load with weights_only=True)
+from attnplug.testing import stock_tool
 
 pytestmark = pytest.mark.e2e
 
@@ -27,18 +27,6 @@ OPTS = [f'{d}.num_workers=0' for d in _LOADERS] + \
         'train_cfg.val_interval=100']  # no validation inside training: test.py evaluates
 
 
-@pytest.fixture(scope='module')
-def workspace(tmp_path_factory, python_runner, repo_root):
-    ws = tmp_path_factory.mktemp('any_model_e2e')
-    python_runner([repo_root / 'data' / 'generate.py', '--root', ws / 'data', '--datasets',
-                   'cityscapes', 'coco', '--num-train', '6', '--num-val', '3'])
-    return ws
-
-
-def _stock_tool(package, name):
-    return osp.join(osp.dirname(importlib.util.find_spec(package).origin), '.mim', 'tools',
-                    f'{name}.py')
-
 
 def _state(path):
     return torch.load(path, map_location='cpu', weights_only=True)
@@ -51,7 +39,7 @@ def _state(path):
 def test_stock_tools_train_test_with_plugins(python_runner, workspace, repo_root, package, cfg,
                                              metric, sites):
     work = workspace / package
-    out = python_runner([_stock_tool(package, 'train'), repo_root / cfg, '--work-dir', work,
+    out = python_runner([stock_tool(package, 'train'), repo_root / cfg, '--work-dir', work,
                          '--cfg-options', *OPTS], cwd=workspace)
     log = out.stdout + out.stderr
     assert 'Iter(train) [2/2]' in log, log[-3000:]
@@ -66,7 +54,7 @@ def test_stock_tools_train_test_with_plugins(python_runner, workspace, repo_root
     if package == 'mmdet':  # the EMA hook deep-copies the model: its copy has the plugins too
         assert any('.attnplug_plugins.' in k for k in second['ema_state_dict'])
     test_dir = work / 'test'
-    python_runner([_stock_tool(package, 'test'), repo_root / cfg, work / 'iter_2.pth',
+    python_runner([stock_tool(package, 'test'), repo_root / cfg, work / 'iter_2.pth',
                    '--work-dir', test_dir, '--cfg-options', *OPTS], cwd=workspace)
     paths = sorted(glob.glob(osp.join(test_dir, '2*', '2*.json')))
     assert paths, f'no metrics json under {test_dir}'

@@ -15,6 +15,8 @@ import sys
 
 import pytest
 
+from attnplug.testing import stock_tool
+
 pytestmark = pytest.mark.e2e
 
 SEG_CFG = 'configs/cbam/fcn_r18-w32-d8-cbam_1xb4-300iter_cityscapes-bundled-128x256.py'
@@ -54,20 +56,6 @@ def val_loss(python_runner, repo_root, ws, cfg, checkpoint, tiny):
     args = [repo_root / 'tests' / 'e2e_val_loss.py', cfg] + ([checkpoint] if checkpoint else [])
     out = python_runner([*args, '--cfg-options', *tiny], cwd=ws).stdout
     return float(out.rsplit('val_loss', 1)[1].split()[0])
-
-
-@pytest.fixture(scope='module')
-def workspace(tmp_path_factory, python_runner, repo_root):
-    ws = tmp_path_factory.mktemp('e2e')
-    python_runner([repo_root / 'data' / 'generate.py', '--root', ws / 'data', '--datasets',
-                   'cityscapes', 'coco', '--num-train', '6', '--num-val', '3'])
-    return ws
-
-
-def stock_tool(package, name):
-    import importlib.util
-    return osp.join(osp.dirname(importlib.util.find_spec(package).origin), '.mim', 'tools',
-                    f'{name}.py')
 
 
 def run_tool(python_runner, ws, tool, *args, env=None):

@@ -71,6 +71,15 @@ printf '\n[benchmark 3b/5] RTMDet (CSPNeXt) with WithPlugins, seeds %s\n' "${SEE
     --configs configs/rtmdet/rtmdet_cspnext-w16_300iter_coco-bundled.py \
     configs/with_plugins/rtmdet_cspnext-w16-cbam-c3-c5_300iter_coco-bundled.py
 
+# Where should attention go? CBAM and SE over two stage sets x two positions in the FCN baseline,
+# on the segmentation schedule; its configs are committed in configs/sweeps/.
+printf '\n[benchmark 3c/5] placement sweep (CBAM, SE x stages x positions), seeds %s\n' "${SEED_LIST[*]}"
+"$PY" tools/sweep.py configs/fcn/fcn_r18-w32-d8_1xb4-300iter_cityscapes-bundled-128x256.py \
+    --modules CBAM SqueezeExcitation --stages 0011 1111 --positions after_conv2 after_stage \
+    --seeds "${SEED_LIST[@]}" "${sched[@]}" --jobs "$JOBS" --reuse \
+    --config-dir configs/sweeps/fcn-r18-cbam-se --work-root work_dirs/sweep_fcn_cbam_se \
+    --out-dir "$OUT/leaderboard/sweep-fcn-r18-cbam-se-cityscapes-bundled"
+
 printf '\n[benchmark 4/5] leaderboards\n'
 "$PY" tools/leaderboard.py "$OUT"/benchmarks/runs/seg/*/ \
     --out-dir "$OUT/leaderboard/cityscapes-bundled" --metric mIoU

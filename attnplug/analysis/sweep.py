@@ -127,15 +127,18 @@ def expand(base_config: str, modules: Sequence[str], stages: Sequence[str],
 
 
 def write_configs(base_config: str, points: List[Dict], out_dir: str) -> List[str]:
-    """Write one delta config per grid point into ``out_dir``; returns their paths."""
+    """Write one delta config per grid point into ``out_dir``; returns their paths. Each names
+    its base by a path relative to ``out_dir``, so a sweep's configs can be committed and
+    moved with the repository."""
     os.makedirs(out_dir, exist_ok=True)
+    base = osp.relpath(osp.abspath(base_config), osp.abspath(out_dir))
     paths = []
     for p in points:
         path = osp.join(out_dir, p['name'] + '.py')
         with open(path, 'w') as f:
             f.write(f"# sweep point: {p['module']} in stages {p['stages']}, {p['kind']}="
                     f"{p['value']} (written by tools/sweep.py)\n"
-                    f"_base_ = ['{osp.abspath(base_config)}']\n"
+                    f"_base_ = ['{base}']\n"
                     f"model = {pprint.pformat(p['delta'], width=95, sort_dicts=False)}\n")
         paths.append(path)
     return paths

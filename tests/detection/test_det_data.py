@@ -15,6 +15,7 @@ from mmengine.registry import DefaultScope
 
 from attnplug.datasets import (CheckedCocoDataset, CocoAnnotationError, CocoAnnotationWarning,
                                check_coco_annotations)
+from attnplug.testing import stock_tool
 
 CATEGORIES = [dict(id=1, name='person'), dict(id=3, name='car')]
 CLASSES = ('person', 'car')
@@ -364,11 +365,6 @@ def test_bundled_coco_is_clean(tmp_path):
 
 
 # ------------------------------------------------------------------ stock tools, end to end
-def _stock_tool(name):
-    spec = importlib.util.find_spec('mmdet')
-    return osp.join(osp.dirname(spec.origin), '.mim', 'tools', f'{name}.py')
-
-
 _LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 TINY = [f'{d}.num_workers=0' for d in _LOADERS] + [f'{d}.persistent_workers=False'
                                                    for d in _LOADERS] + [
@@ -390,11 +386,11 @@ def test_voc_through_the_stock_tools(python_runner, repo_root, tmp_path):
     cfg = repo_root / 'configs' / 'se' / 'faster-rcnn_r18-se-c2-c5_fpn_300iter_voc0712-bundled.py'
     work = tmp_path / 'work'
     no_warmup = ['param_scheduler.0.start_factor=1.0']  # two iterations must move the weights
-    out = python_runner([_stock_tool('train'), cfg, '--work-dir', work, '--cfg-options', *TINY,
+    out = python_runner([stock_tool('mmdet', 'train'), cfg, '--work-dir', work, '--cfg-options', *TINY,
                          *no_warmup], cwd=tmp_path)
     log = out.stdout + out.stderr
     assert 'Iter(train) [2/2]' in log and 'pascal_voc/mAP' in log, log[-3000:]
-    python_runner([_stock_tool('test'), cfg, work / 'iter_2.pth', '--work-dir', work / 'test',
+    python_runner([stock_tool('mmdet', 'test'), cfg, work / 'iter_2.pth', '--work-dir', work / 'test',
                    '--cfg-options', *TINY], cwd=tmp_path)
     metrics = sorted(glob.glob(str(work / 'test' / '2*' / '2*.json')))
     result = json.loads(open(metrics[-1]).read())
@@ -429,7 +425,7 @@ def test_broken_coco_through_the_stock_train_tool(python_runner, repo_root, tmp_
     cfg = repo_root / 'configs' / 'se' / 'faster-rcnn_r18-se-c2-c5_fpn_300iter_coco-bundled.py'
     swap = ['train_dataloader.dataset.type=attnplug.CheckedCocoDataset',
             'train_dataloader.dataset.ann_file=annotations/broken_train2017.json']
-    out = python_runner([_stock_tool('train'), cfg, '--work-dir', tmp_path / 'drop',
+    out = python_runner([stock_tool('mmdet', 'train'), cfg, '--work-dir', tmp_path / 'drop',
                          '--cfg-options', *TINY, *swap, 'train_cfg.val_interval=100'],
                         cwd=tmp_path)
     log = out.stdout + out.stderr
@@ -438,7 +434,7 @@ def test_broken_coco_through_the_stock_train_tool(python_runner, repo_root, tmp_
     assert f"image {img['id']}, annotation {bad_ids[0]}: unknown category_id" in log
     assert f"image {img['id']}, annotation {bad_ids[1]}: box outside the image" in log
     assert f'image 424242, annotation {bad_ids[2]}: unknown image_id' in log
-    err = python_runner([_stock_tool('train'), cfg, '--work-dir', tmp_path / 'error',
+    err = python_runner([stock_tool('mmdet', 'train'), cfg, '--work-dir', tmp_path / 'error',
                          '--cfg-options', *TINY, *swap,
                          'train_dataloader.dataset.on_invalid=error'], cwd=tmp_path, check=False)
     log = err.stdout + err.stderr
