@@ -9,7 +9,8 @@
 # 1. the bundled Cityscapes- and COCO-layout data (data/generate.py; skipped when there);
 # 2. segmentation: tools/benchmark_learning.py --task seg over configs/*/*cityscapes-bundled*.py
 #    (FCN baseline, DANet, CCNet, non-local, FCN+CBAM/SE heads, CBAM in the backbone, UNet and
-#    Attention U-Net, SegFormer MiT with and without CBAM through attnplug.WithPlugins) on configs/_base_/schedules/schedule_1200iter_64x128.py
+#    Attention U-Net, SegFormer MiT with and without CBAM through attnplug.WithPlugins) on
+#    configs/_base_/schedules/schedule_1200iter.py
 #    -> docs/benchmarks/learning_seg_bundled.{md,csv};
 # 3. detection: tools/benchmark_learning.py --task det over configs/*/faster-rcnn_r18*_coco-bundled.py
 #    (Faster R-CNN R-18 and each backbone plugin) on
@@ -35,7 +36,7 @@ export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 read -r -a SEED_LIST <<< "${SEEDS:-0 1 2}"
 JOBS="${JOBS:-2}"  # runs at a time; each gets cores / JOBS threads
 ITERS="${BENCH_ITERS:-}"
-SEG_SCHEDULE=configs/_base_/schedules/schedule_1200iter_64x128.py
+SEG_SCHEDULE=configs/_base_/schedules/schedule_1200iter.py
 DET_SCHEDULE=configs/_base_/schedules/schedule_det_adamw-200iter_256x160.py
 SEG_ROOT=work_dirs/benchmark_seg
 DET_ROOT=work_dirs/benchmark_det

@@ -1,9 +1,9 @@
 """Train and test bundled configs over seeds on one schedule: the runs behind the leaderboards.
 
-    python tools/benchmark_learning.py --task seg --seeds 0 1 2 \\
-        --schedule configs/_base_/schedules/schedule_1200iter.py
-    python tools/benchmark_learning.py --task det --seeds 0 1 2 \\
-        --schedule configs/_base_/schedules/schedule_det_adamw-600iter.py
+    python tools/benchmark_learning.py --task seg --seeds 0 1 2 --jobs 2 --reuse \\
+        --schedule configs/_base_/schedules/schedule_1200iter_64x128.py
+    python tools/benchmark_learning.py --task det --seeds 0 1 2 --jobs 2 --reuse \\
+        --schedule configs/_base_/schedules/schedule_det_adamw-200iter_256x160.py
     python tools/benchmark_learning.py --iters 2 --seeds 0 --configs CONFIG [CONFIG ...]
 
 A CLI over :mod:`attnplug.analysis.learning`. Every (config, seed) is trained with

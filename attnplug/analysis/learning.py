@@ -3,9 +3,10 @@
 The library behind ``tools/benchmark_learning.py`` and ``tools/sweep.py``. Each (config, seed)
 goes through attnplug's ``tools/train.py`` and then ``tools/test.py`` on its last checkpoint,
 each a fresh subprocess run from the repository root (where ``data/`` is), in
-``<work_root>/<name>/seed<k>/``; ``jobs`` runs at a time, each with ``cores // jobs`` threads. The seed goes in as ``randomness.seed=k`` with
-``randomness.deterministic=True`` (``torch.use_deterministic_algorithms``), so a rerun of one
-seed repeats its run.
+``<work_root>/<name>/seed<k>/``; ``jobs`` runs at a time, each with ``cores // jobs`` threads.
+The seed goes in as ``randomness.seed=k`` with ``randomness.deterministic=True``
+(``torch.use_deterministic_algorithms``), so a rerun of one seed with the same thread count
+repeats its run.
 
 A *schedule* file (``configs/_base_/schedules/*.py``, import-free) can replace the configs' own
 schedule: each run then trains a generated delta config
@@ -15,8 +16,7 @@ the run's work dir. ``iters`` instead shortens every schedule alike (smoke runs)
 
 Each work dir gets a ``run.json`` (and, given a records folder, a copy that can be committed:
 the leaderboards are built from those): name, config, seed, baseline name, schedule, the
-thread count, the CPU time of
-training and of testing (``os.wait4``: the subprocess's own CPU
+thread count, the CPU time of training and of testing (``os.wait4``: the subprocess's own CPU
 time, which other jobs on a shared machine do not inflate the way they do wall time), and,
 for segmentation, the IoU of the cue classes (person, bicycle, car: only the long-range cue at
 the image centre decides them, data/README.md) from mmseg's per-class table.

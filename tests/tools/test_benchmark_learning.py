@@ -16,7 +16,8 @@ from attnplug.analysis import learning
 FCN = 'configs/fcn/fcn_r18-w32-d8_1xb4-300iter_cityscapes-bundled-128x256.py'
 UNET = 'configs/unet/unet-s5-d16_fcn_1xb4-300iter_cityscapes-bundled-128x256.py'
 DET = 'configs/faster_rcnn/faster-rcnn_r18_fpn_300iter_coco-bundled.py'
-SEG_SCHEDULE = 'configs/_base_/schedules/schedule_1200iter_64x128.py'
+SEG_SCHEDULE = 'configs/_base_/schedules/schedule_1200iter.py'
+HALF_SIZE_SCHEDULE = 'configs/_base_/schedules/schedule_1200iter_64x128.py'  # a rejected check
 DET_SCHEDULE = 'configs/_base_/schedules/schedule_det_adamw-200iter_256x160.py'
 
 
@@ -69,6 +70,8 @@ def test_schedule_is_cut_consistently():
 def test_scheduled_names():
     assert learning.scheduled_name(FCN, None) == 'fcn_r18-w32-d8_1xb4-300iter_cityscapes-bundled-128x256'
     assert learning.scheduled_name(FCN, SEG_SCHEDULE) == \
+        'fcn_r18-w32-d8_1xb4-1200iter_cityscapes-bundled-128x256'
+    assert learning.scheduled_name(FCN, HALF_SIZE_SCHEDULE) == \
         'fcn_r18-w32-d8_1xb4-1200iter_cityscapes-bundled-64x128'
     assert learning.scheduled_name(DET, DET_SCHEDULE) == \
         'faster-rcnn_r18_fpn_adamw-200iter_coco-bundled-256x160'
@@ -80,11 +83,20 @@ def test_scheduled_names():
 def test_benchmark_schedules_apply(tmp_path):
     """The schedule files laid over bundled configs give the schedule and sizes they promise."""
     seg = Config.fromfile(learning.write_scheduled_config(FCN, SEG_SCHEDULE, str(tmp_path)))
+    own = Config.fromfile(FCN)
     assert seg.train_cfg.max_iters == 1200 and seg.param_scheduler[-1].end == 1200
-    assert tuple(seg.crop_size) == (64, 128) and tuple(seg.model.data_preprocessor.size) == (64, 128)
-    crop = [t for t in seg.train_dataloader.dataset.pipeline if t.type == 'RandomCrop'][0]
-    assert tuple(crop.crop_size) == (64, 128)
+    # 4x the configs' own 300 iterations, warm-up included; optimiser and images their own
+    assert [(p.begin, p.end) for p in seg.param_scheduler] == \
+        [(4 * p.begin, 4 * p.end) for p in own.param_scheduler]
+    assert seg.optim_wrapper == own.optim_wrapper
+    assert seg.train_dataloader.dataset.pipeline == own.train_dataloader.dataset.pipeline
+    assert tuple(seg.crop_size) == (128, 256)
     assert seg.model.decode_head.type == 'FCNHead'  # the model is the config's own
+    half = Config.fromfile(learning.write_scheduled_config(FCN, HALF_SIZE_SCHEDULE,
+                                                           str(tmp_path)))
+    assert tuple(half.model.data_preprocessor.size) == (64, 128)
+    crop = [t for t in half.train_dataloader.dataset.pipeline if t.type == 'RandomCrop'][0]
+    assert tuple(crop.crop_size) == (64, 128)
     det = Config.fromfile(learning.write_scheduled_config(DET, DET_SCHEDULE, str(tmp_path)))
     assert det.optim_wrapper.optimizer.type == 'AdamW'
     assert 'momentum' not in det.optim_wrapper.optimizer  # _delete_ dropped SGD's keys

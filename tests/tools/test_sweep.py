@@ -107,8 +107,13 @@ def test_two_iteration_run_feeds_the_leaderboard(tiny_base, tmp_path):
     rows = _tool().main([str(tiny_base), '--modules', 'SqueezeExcitation', '--stages', '0011',
                          '--positions', 'after_conv2', '--seeds', '0', '--iters', '2',
                          '--work-root', str(tmp_path / 'runs'), '--out-dir', str(out),
-                         '--shape', '32', '64'])
+                         '--shape', '32', '64', '--jobs', '2'])
     assert [r.get('error') for r in rows] == [None, None]
+    assert [r['threads'] for r in rows] == [max(1, len(os.sched_getaffinity(0)) // 2)] * 2
+    # each finished run's row is kept beside the leaderboard, which is built from those rows
+    for r in rows:
+        kept = json.loads((out / 'runs' / r['name'] / 'seed0.json').read_text())
+        assert kept['metrics'] == r['metrics']
     assert {r['baseline_name'] for r in rows} == {'tiny_fcn_bundled'}
     run = json.loads((tmp_path / 'runs' / 'tiny_fcn_bundled' / 'seed0' / 'run.json').read_text())
     assert run['seed'] == 0 and run['train_cpu_s'] > 0 and 'mIoU' in run['metrics']

@@ -3,11 +3,11 @@
 # detection config by `tools/benchmark_learning.py --schedule` (its lines override the config's
 # own schedule_det_300iter.py; `_delete_` drops SGD's momentum, which AdamW does not take).
 # Why: with 300 iterations of SGD from scratch the plain baseline detected nothing; adaptive
-# steps with a warm-up train the from-scratch R-18 reliably. Checked on 2026-11-30 (2-core CPU):
-# the baseline reached box mAP 0.525 with 400 iterations at 320x192 (seed 0), and 0.403 / 0.423
-# with these 200 iterations at 256x160 (seeds 0, 1), which take about 2 min per run when two
-# run side by side with one thread each (tools/benchmark_bundled.sh), so that the ten plugin
-# configs over 3 seeds fit in about an hour.
+# steps with a warm-up train the from-scratch R-18 reliably: on 2026-11-30 the baseline learned
+# on every seed (docs/benchmarks/learning_det_bundled.md). 400 iterations at 320x192 learned too
+# but took twice as long; these 200 iterations at 256x160 take about 2 min per run when two run
+# side by side with one thread each (tools/benchmark_bundled.sh), so the ten detection configs
+# over 3 seeds fit in about an hour.
 optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
