@@ -10,23 +10,24 @@
 # 2. segmentation: tools/benchmark_learning.py --task seg over configs/*/*cityscapes-bundled*.py
 #    (FCN baseline, DANet, CCNet, non-local, FCN+CBAM/SE heads, CBAM in the backbone, UNet and
 #    Attention U-Net, SegFormer MiT with and without CBAM through attnplug.WithPlugins) on
-#    configs/_base_/schedules/schedule_1200iter.py
-#    -> docs/benchmarks/learning_seg_bundled.{md,csv};
+#    configs/_base_/schedules/schedule_1200iter.py -> docs/benchmarks/learning_seg_bundled.{md,csv};
 # 3. detection: tools/benchmark_learning.py --task det over configs/*/faster-rcnn_r18*_coco-bundled.py
 #    (Faster R-CNN R-18 and each backbone plugin) on
 #    configs/_base_/schedules/schedule_det_adamw-200iter_256x160.py
 #    -> docs/benchmarks/learning_det_bundled.{md,csv}; then RTMDet (CSPNeXt) with and without
 #    CBAM through attnplug.WithPlugins, on its own recipe -> docs/benchmarks/learning_rtmdet_bundled.*;
-# 4. tools/leaderboard.py over each set of work dirs -> docs/leaderboard/{cityscapes,coco}-bundled/;
+#    then a placement sweep (tools/sweep.py: CBAM and SE x stage sets x positions in the FCN)
+#    -> docs/leaderboard/sweep-fcn-r18-cbam-se-cityscapes-bundled/;
+# 4. tools/leaderboard.py over the committed run rows -> docs/leaderboard/{cityscapes,coco}-bundled/;
 # 5. tools/render_docs.py: every generated block of the docs from the new artefacts.
-# The wall time of the whole run goes into docs/benchmarks/benchmark_bundled_wall_time.txt and
-# the header of each learning table.
+# The wall time goes into docs/benchmarks/benchmark_bundled_wall_time.txt (with how many runs
+# were made and how many reused), and each step's into the header of its table.
 #
 # Runs go JOBS (default 2) at a time, each with cores / JOBS threads. Every finished run's row is
-# kept in docs/benchmarks/runs/{seg,det}/<name>/seed<k>.json; the leaderboards are built from
-# those committed rows, and a run whose row (or finished work dir) is there is not repeated
-# (--reuse), so the benchmark can be finished over several sittings. Delete
-# docs/benchmarks/runs/ to redo everything. Work dirs: work_dirs/benchmark_{seg,det}/<name>/seed<k>/.
+# kept in docs/benchmarks/runs/{seg,det}/<name>/seed<k>.json (the sweep's beside its leaderboard);
+# the leaderboards are built from those committed rows, and a run whose row (or finished work
+# dir) is there is not repeated (--reuse), so the benchmark can be finished over several
+# sittings. Delete the rows to redo runs. Work dirs: work_dirs/benchmark_{seg,det}/<name>/seed<k>/.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -45,9 +46,11 @@ if [ -n "$ITERS" ]; then  # a smoke pass writes next to the work dirs, never ove
     OUT=work_dirs/benchmark_smoke
     sched=(--iters "$ITERS")
     det_sched=(--iters "$ITERS")
+    sweep_sched=(--iters "$ITERS")
 else
     sched=(--schedule "$SEG_SCHEDULE")
     det_sched=(--schedule "$DET_SCHEDULE")
+    sweep_sched=()  # the base config's own 300 iterations
 fi
 start=$(date +%s)
 count_rows() { find "$OUT/benchmarks/runs" -name 'seed*.json' 2>/dev/null | wc -l; }
@@ -73,11 +76,13 @@ printf '\n[benchmark 3b/5] RTMDet (CSPNeXt) with WithPlugins, seeds %s\n' "${SEE
     configs/with_plugins/rtmdet_cspnext-w16-cbam-c3-c5_300iter_coco-bundled.py
 
 # Where should attention go? CBAM and SE over two stage sets x two positions in the FCN baseline,
-# on the segmentation schedule; its configs are committed in configs/sweeps/.
+# on the base config's own 300-iteration schedule (27 runs: the 1200-iteration schedule would
+# cost about as much as the whole segmentation benchmark); its configs are committed in
+# configs/sweeps/.
 printf '\n[benchmark 3c/5] placement sweep (CBAM, SE x stages x positions), seeds %s\n' "${SEED_LIST[*]}"
 "$PY" tools/sweep.py configs/fcn/fcn_r18-w32-d8_1xb4-300iter_cityscapes-bundled-128x256.py \
     --modules CBAM SqueezeExcitation --stages 0011 1111 --positions after_conv2 after_stage \
-    --seeds "${SEED_LIST[@]}" "${sched[@]}" --jobs "$JOBS" --reuse \
+    --seeds "${SEED_LIST[@]}" ${sweep_sched[@]+"${sweep_sched[@]}"} --jobs "$JOBS" --reuse \
     --config-dir configs/sweeps/fcn-r18-cbam-se --work-root work_dirs/sweep_fcn_cbam_se \
     --out-dir "$OUT/leaderboard/sweep-fcn-r18-cbam-se-cityscapes-bundled"
 
