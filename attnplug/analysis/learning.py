@@ -28,10 +28,12 @@ import os.path as osp
 import re
 import subprocess
 import sys
+import threading
 import time
 from typing import Any, Dict, List, Optional, Sequence
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+_CONFIG_LOCK = threading.Lock()
 CUE_CLASSES = ('person', 'bicycle', 'car')
 #: The bundled configs each task's benchmark runs by default.
 DEFAULT_GLOBS = {'seg': 'configs/*/*cityscapes-bundled*.py',
@@ -208,12 +210,13 @@ def run_one(config: str, seed: int, work_root: str, schedule: Optional[str] = No
     base = rel(baseline) if baseline else baseline_of(config)
     work = osp.join(work_root, name, f'seed{seed}')
     os.makedirs(work, exist_ok=True)
-    train_config = write_scheduled_config(config, schedule, work) if schedule else config
+    with _CONFIG_LOCK:  # mmengine's config loading is not thread-safe (package lookups)
+        train_config = write_scheduled_config(config, schedule, work) if schedule else config
+        cut = schedule_options(train_config, iters)
     row = dict(name=name, config=config, seed=seed, baseline=base,
                baseline_name=scheduled_name(base, schedule), schedule=schedule or '',
                iters=iters or '', work_dir=rel(work), threads=threads or '')
-    opts = (schedule_options(train_config, iters) +
-            [f'randomness.seed={seed}', f'randomness.deterministic={deterministic}'] +
+    opts = (cut + [f'randomness.seed={seed}', f'randomness.deterministic={deterministic}'] +
             list(cfg_options))
     cfg_opts = ['--cfg-options', *opts]
     ckpt_file = osp.join(work, 'last_checkpoint')
