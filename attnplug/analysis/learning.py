@@ -215,7 +215,8 @@ def run_one(config: str, seed: int, work_root: str, schedule: Optional[str] = No
         cut = schedule_options(train_config, iters)
     row = dict(name=name, config=config, seed=seed, baseline=base,
                baseline_name=scheduled_name(base, schedule), schedule=schedule or '',
-               iters=iters or '', work_dir=rel(work), threads=threads or '')
+               iters=iters or '', work_dir=rel(work),
+               threads=threads or os.environ.get('OMP_NUM_THREADS', ''))
     opts = (cut + [f'randomness.seed={seed}', f'randomness.deterministic={deterministic}'] +
             list(cfg_options))
     cfg_opts = ['--cfg-options', *opts]
