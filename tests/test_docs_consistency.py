@@ -85,11 +85,8 @@ def test_leaderboards_agree_with_their_committed_run_rows():
         written, header = reporting.read_csv(csv_path)
         paths = sorted(p for pattern in patterns for p in glob.glob(pattern))
         runs = lb.collect_runs(lb.expand_work_dirs(paths))
-        groups = lb.group_runs(runs)
         metric = header['metric']
-        metrics = lb._metric_order(groups, metric)
-        lb.compare(groups, metrics)
-        fresh, _ = lb._csv_rows(groups, metrics, [])
+        fresh = lb.csv_rows(*lb.recompute(runs, metric))
         measured = [r for r in written if r['kind'] == 'measured']
         assert sorted(r['name'] for r in measured) == sorted(r['name'] for r in fresh), csv_path
         by_name = {r['name']: r for r in fresh}

@@ -11,8 +11,9 @@ pretrained weights removed, in eval mode, and run once on a random image through
 preprocessor (FLOPs: mmengine's analyzer with attnplug's attention handles, one multiply-add =
 one FLOP, as ``tools/get_flops.py``).
 
-Default ``--shape``: the config's ``crop_size`` for mmseg; for mmdet the test pipeline's
-``Resize`` scale, else 800x1333. With ``--md``/``--csv``/``--json`` the results of all configs
+Default ``--shape``: ``attnplug.analysis.flops.default_input_shape`` (the config's
+``crop_size`` for mmseg; for mmdet the test pipeline's ``Pad`` size or ``Resize`` scale, else
+800x1333). With ``--md``/``--csv``/``--json`` the results of all configs
 are written with the date, the device and the command.
 """
 import argparse
@@ -47,17 +48,6 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def default_shape(cfg, scope):
-    if scope == 'mmseg':
-        crop = cfg.get('crop_size')
-        return tuple(crop) if crop else (512, 1024)
-    for step in cfg.get('test_pipeline', None) or cfg.test_dataloader.dataset.get('pipeline', []):
-        if step.get('type') == 'Resize' and step.get('scale'):
-            w, h = step['scale']
-            return (h, w)
-    return (800, 1333)
-
-
 def _flops(module, inputs) -> int:
     from attnplug.analysis.flops import get_model_complexity_info_with_attention
     return int(get_model_complexity_info_with_attention(module, inputs=inputs)['flops'])
@@ -77,12 +67,13 @@ def device_name() -> str:
 def analyse(config: str, shape=None, cfg_options: Optional[dict] = None) -> Dict[str, Any]:
     """Build ``config`` and describe its plugins. Returns a JSON-ready dict."""
     from attnplug.analysis.build import build_model, config_scope, dummy_inputs, load_config
+    from attnplug.analysis.flops import default_input_shape
     from attnplug.models.with_plugins import PLUGINS_ATTR, plugin_sites
 
     cfg = load_config(config, cfg_options)
     scope = config_scope(cfg)
     if shape is None:
-        shape = default_shape(cfg, scope)
+        shape = default_input_shape(cfg, scope)
     elif len(shape) == 1:
         shape = (shape[0], shape[0])
     model = build_model(cfg, drop_auxiliary=True)

@@ -278,11 +278,31 @@ class TensorModeForward(nn.Module):
 
 
 def default_input_shape(cfg, scope: str) -> Tuple[int, int]:
-    """The config's ``crop_size`` for mmseg (else 512×1024); 800×1333 for mmdet."""
+    """The input a config's model sees at test time, as ``(H, W)``.
+
+    mmseg: the config's ``crop_size`` (else 512×1024). mmdet: the test pipeline's fixed
+    ``Pad`` size if it has one (RTMDet and YOLOX pad to a square: their necks need sides that
+    divide by 32, which the data preprocessor does not pad to), else its ``Resize`` scale
+    (mmdet writes it as ``(W, H)``), else 800×1333.
+    """
     crop = cfg.get('crop_size')
     if scope == 'mmseg':
         return tuple(crop) if crop else (512, 1024)
-    return (800, 1333)
+    pipeline = (cfg.get('test_dataloader') or {}).get('dataset', {}).get('pipeline') or \
+        cfg.get('test_pipeline') or []
+    sizes = {}
+    for step in pipeline:
+        kind = str(step.get('type', '')).split('.')[-1]
+        if kind == 'Pad' and step.get('size'):
+            sizes['pad'] = step['size']
+        elif kind == 'Resize' and isinstance(step.get('scale'), (tuple, list)):
+            sizes['resize'] = step['scale']
+    size = sizes.get('pad') or sizes.get('resize')
+    if size is None:
+        return (800, 1333)
+    if isinstance(size, int):
+        return (size, size)
+    return (int(size[1]), int(size[0]))
 
 
 def config_complexity(config: str, shape: Optional[Sequence[int]] = None,

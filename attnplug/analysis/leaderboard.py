@@ -36,10 +36,11 @@ import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from . import reporting
+from .learning import load_record, write_scheduled_config
 
-__all__ = ['METRIC_KEYS', 'LEARNED_THRESHOLDS', 'collect_runs', 'group_runs', 'summary',
-           'welch_interval', 'learned', 'compare', 'load_published', 'write', 'render_markdown',
-           'render_plot', 'write_model_index', 'short_labels']
+__all__ = ['METRIC_KEYS', 'LEARNED_THRESHOLDS', 'collect_runs', 'group_runs', 'recompute',
+           'csv_rows', 'summary', 'welch_interval', 'learned', 'compare', 'load_published',
+           'write', 'render_markdown', 'render_plot', 'write_model_index', 'short_labels']
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 METRIC_KEYS = ('mIoU', 'coco/bbox_mAP', 'coco/segm_mAP', 'pascal_voc/mAP', 'bbox_mAP', 'mAP',
@@ -122,14 +123,6 @@ def test_metrics(work_dir: str) -> Tuple[Dict[str, float], str]:
     return {}, 'none'
 
 
-def _run_json(work_dir: str) -> Dict[str, Any]:
-    path = osp.join(work_dir, 'run.json')
-    if not osp.isfile(path):
-        return {}
-    with open(path) as f:
-        return json.load(f)
-
-
 def collect_runs(work_dirs: Sequence[str]) -> List[Dict[str, Any]]:
     """One dict per work dir or run record: ``name`` (the config's, without any seed),
     ``seed``, ``config``, ``baseline`` (a name, or None), ``scope``, ``dataset``, ``metrics``,
@@ -144,11 +137,11 @@ def collect_runs(work_dirs: Sequence[str]) -> List[Dict[str, Any]]:
     for wd in work_dirs:
         wd = osp.normpath(wd)
         if wd.endswith('.json') and osp.isfile(wd):
-            info, record = _load_json(wd), wd
+            info, record = load_record(wd), wd
             work = osp.join(ROOT, info['work_dir']) if info.get('work_dir') else None
             wd = work if work and osp.isdir(work) else None
         else:
-            info, record = _run_json(wd), None
+            info, record = load_record(osp.join(wd, 'run.json')), None
         dumped = find_config(wd) if wd else None
         if record and dumped is None:
             dumped = _regenerated_config(info)
@@ -187,22 +180,27 @@ def collect_runs(work_dirs: Sequence[str]) -> List[Dict[str, Any]]:
     return runs
 
 
-def _load_json(path: str) -> Dict[str, Any]:
-    with open(path) as f:
-        return json.load(f)
+_REGENERATED: Dict[Tuple[str, str], str] = {}
 
 
 def _regenerated_config(info: Dict[str, Any]) -> Optional[str]:
-    """The config a record's run trained: its config, with its schedule laid over it."""
+    """The config a record's run trained: its config, with its schedule laid over it. One file
+    per (config, schedule), in a temporary folder removed when the process exits."""
+    import atexit
+    import shutil
     import tempfile
 
-    from .learning import write_scheduled_config
     config = info.get('config')
     if not config or not osp.isfile(osp.join(ROOT, config)):
         return None
     if not info.get('schedule'):
         return osp.join(ROOT, config)
-    return write_scheduled_config(config, info['schedule'], tempfile.mkdtemp(prefix='attnplug-'))
+    key = (config, info['schedule'])
+    if key not in _REGENERATED:
+        folder = tempfile.mkdtemp(prefix='attnplug-config-')
+        atexit.register(shutil.rmtree, folder, True)
+        _REGENERATED[key] = write_scheduled_config(config, info['schedule'], folder)
+    return _REGENERATED[key]
 
 
 # ----------------------------------------------------------------------------- statistics
@@ -395,6 +393,26 @@ def _csv_rows(groups, metrics, published) -> Tuple[List[Dict], List[str]]:
     return rows, fields
 
 
+def recompute(runs: List[Dict[str, Any]], metric: Optional[str] = None,
+              baseline: Optional[str] = None,
+              thresholds: Optional[Dict[str, float]] = None
+              ) -> Tuple[List[Dict[str, Any]], List[str]]:
+    """The statistics of a leaderboard, without measuring anything: ``runs`` grouped
+    (:func:`group_runs`) and compared with their baselines (:func:`compare`) on every metric,
+    ``metric`` first. Returns ``(groups, metrics)``; :func:`csv_rows` turns them into the
+    leaderboard's CSV rows."""
+    groups = group_runs(runs, baseline)
+    metrics = _metric_order(groups, metric)
+    compare(groups, metrics, thresholds)
+    return groups, metrics
+
+
+def csv_rows(groups: List[Dict[str, Any]], metrics: Sequence[str],
+             published: Sequence[Dict] = ()) -> List[Dict[str, Any]]:
+    """The ``leaderboard.csv`` rows of :func:`recompute`'s groups (and ``published`` rows)."""
+    return _csv_rows(groups, metrics, published)[0]
+
+
 def write(runs: List[Dict[str, Any]], out_dir: str, command: str, metric: Optional[str] = None,
           baseline: Optional[str] = None, published: Sequence[Dict] = (), shape=None,
           device: str = 'cpu', do_measure: bool = True,
@@ -402,9 +420,7 @@ def write(runs: List[Dict[str, Any]], out_dir: str, command: str, metric: Option
     """Group ``runs``, compare, measure the costs, and write ``leaderboard.csv``, ``.md``,
     ``.png``, ``metafile.yml`` and ``model-index.yml`` into ``out_dir``. Returns the groups."""
     started = reporting.now()
-    groups = group_runs(runs, baseline)
-    metrics = _metric_order(groups, metric)
-    compare(groups, metrics, thresholds)
+    groups, metrics = recompute(runs, metric, baseline, thresholds)
     for g in groups:
         g['cost'] = measure_cost(g['runs'][0]['dumped_config'] or g['config'],
                                  g['runs'][0]['checkpoint'], shape, device) if do_measure else {}

@@ -41,7 +41,7 @@ DEFAULT_GLOBS = {'seg': 'configs/*/*cityscapes-bundled*.py',
 
 __all__ = ['CUE_CLASSES', 'DEFAULT_GLOBS', 'rel', 'baseline_of', 'default_configs',
            'schedule_tag', 'scheduled_name', 'write_scheduled_config', 'schedule_options',
-           'per_class_iou', 'record_path', 'run_one', 'run_all']
+           'per_class_iou', 'load_record', 'record_path', 'run_one', 'run_all']
 
 
 def rel(path: str) -> str:
@@ -269,6 +269,15 @@ def _save(row: Dict[str, Any], folder: str, filename: str = 'run.json') -> Dict[
     return row
 
 
+def load_record(path: str) -> Dict[str, Any]:
+    """A run's row (a work dir's ``run.json`` or a committed ``seed<k>.json``); ``{}`` when the
+    file is not there."""
+    if not osp.isfile(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
+
+
 def record_path(records: str, name: str, seed: int) -> str:
     """Where the row of run (``name``, ``seed``) is kept: ``<records>/<name>/seed<k>.json``."""
     return osp.join(records, name, f'seed{seed}.json')
@@ -284,10 +293,9 @@ def _finished(work: str, record: Optional[str], row: Dict[str, Any]
     if record:
         candidates.append(record)
     for path in candidates:
-        if not osp.isfile(path):
+        old = load_record(path)
+        if not old:
             continue
-        with open(path) as f:
-            old = json.load(f)
         same = all(old.get(k) == row[k] for k in ('config', 'seed', 'schedule', 'iters'))
         if same and not old.get('error') and old.get('metrics'):
             print(f'  reusing {rel(path)}', file=sys.stderr, flush=True)

@@ -170,3 +170,26 @@ def test_detector_is_traced_without_patching_its_forward():
     assert len(a) == len(b) > 0 and all(torch.equal(x, y) for x, y in zip(a, b))
     info = get_model_complexity_info_with_attention(wrapped, inputs=(inputs, ))
     assert info['flops'] == res['flops']
+
+
+@pytest.mark.parametrize('config, expected', [
+    # mmseg: the crop
+    ('configs/fcn/fcn_r18-w32-d8_1xb4-300iter_cityscapes-bundled-128x256.py', (128, 256)),
+    # mmdet: the test pipeline's Resize scale, written (W, H)
+    ('configs/faster_rcnn/faster-rcnn_r18_fpn_300iter_coco-bundled.py', (256, 427)),
+    # RTMDet pads to a fixed square, which its neck needs (a side of 427 does not divide by 32)
+    ('configs/rtmdet/rtmdet_cspnext-w16_300iter_coco-bundled.py', (256, 256)),
+])
+def test_default_input_shape_is_what_the_test_pipeline_feeds(config, expected):
+    from attnplug.analysis.build import config_scope, load_config
+    from attnplug.analysis.flops import default_input_shape
+    cfg = load_config(str(ROOT / config))
+    assert default_input_shape(cfg, config_scope(cfg)) == expected
+
+
+def test_default_input_shape_falls_back_to_mmdet_stock_size():
+    from mmengine.config import Config
+
+    from attnplug.analysis.flops import default_input_shape
+    cfg = Config(dict(test_pipeline=[dict(type='LoadImageFromFile')]))
+    assert default_input_shape(cfg, 'mmdet') == (800, 1333)
