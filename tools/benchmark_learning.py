@@ -1,7 +1,7 @@
 """Train and test bundled configs over seeds on one schedule: the runs behind the leaderboards.
 
     python tools/benchmark_learning.py --task seg --seeds 0 1 2 --jobs 2 --reuse \\
-        --schedule configs/_base_/schedules/schedule_1200iter_64x128.py
+        --schedule configs/_base_/schedules/schedule_1200iter.py
     python tools/benchmark_learning.py --task det --seeds 0 1 2 --jobs 2 --reuse \\
         --schedule configs/_base_/schedules/schedule_det_adamw-200iter_256x160.py
     python tools/benchmark_learning.py --iters 2 --seeds 0 --configs CONFIG [CONFIG ...]

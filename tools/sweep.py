@@ -2,7 +2,7 @@
 
     python tools/sweep.py BASE_CONFIG --modules CBAM SqueezeExcitation \\
         --stages 0011 0111 1111 --positions after_conv1 after_conv2 \\
-        --seeds 0 1 2 --schedule configs/_base_/schedules/schedule_1200iter_64x128.py \\
+        --seeds 0 1 2 --schedule configs/_base_/schedules/schedule_1200iter.py \\
         --out-dir docs/leaderboard/sweep-cbam-se
     python tools/sweep.py BASE_CONFIG --modules CBAM --stages 0011 --positions after_conv2 \\
         --dry-run                                # write the configs, load and build each

@@ -17,7 +17,25 @@ FCN = 'configs/fcn/fcn_r18-w32-d8_1xb4-300iter_cityscapes-bundled-128x256.py'
 UNET = 'configs/unet/unet-s5-d16_fcn_1xb4-300iter_cityscapes-bundled-128x256.py'
 DET = 'configs/faster_rcnn/faster-rcnn_r18_fpn_300iter_coco-bundled.py'
 SEG_SCHEDULE = 'configs/_base_/schedules/schedule_1200iter.py'
-HALF_SIZE_SCHEDULE = 'configs/_base_/schedules/schedule_1200iter_64x128.py'  # a rejected check
+# a half-size schedule like the rejected check of docs/benchmarks/schedule_checks/ (commit 2eacd6e)
+HALF_SIZE_SCHEDULE_TEXT = '''crop_size = (64, 128)
+model = dict(data_preprocessor=dict(size=crop_size))
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=1200, val_interval=1200)
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations'),
+    dict(type='RandomResize', scale=(128, 64), ratio_range=(0.5, 2.0), keep_ratio=True),
+    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
+    dict(type='PackSegInputs')
+]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+'''
+
+
+def _half_size_schedule(folder) -> str:
+    path = folder / 'schedule_1200iter_64x128.py'
+    path.write_text(HALF_SIZE_SCHEDULE_TEXT)
+    return str(path)
 DET_SCHEDULE = 'configs/_base_/schedules/schedule_det_adamw-200iter_256x160.py'
 
 
@@ -67,11 +85,11 @@ def test_schedule_is_cut_consistently():
     assert det['param_scheduler.1.milestones.0'] == '24'
 
 
-def test_scheduled_names():
+def test_scheduled_names(tmp_path):
     assert learning.scheduled_name(FCN, None) == 'fcn_r18-w32-d8_1xb4-300iter_cityscapes-bundled-128x256'
     assert learning.scheduled_name(FCN, SEG_SCHEDULE) == \
         'fcn_r18-w32-d8_1xb4-1200iter_cityscapes-bundled-128x256'
-    assert learning.scheduled_name(FCN, HALF_SIZE_SCHEDULE) == \
+    assert learning.scheduled_name(FCN, _half_size_schedule(tmp_path)) == \
         'fcn_r18-w32-d8_1xb4-1200iter_cityscapes-bundled-64x128'
     assert learning.scheduled_name(DET, DET_SCHEDULE) == \
         'faster-rcnn_r18_fpn_adamw-200iter_coco-bundled-256x160'
@@ -92,7 +110,7 @@ def test_benchmark_schedules_apply(tmp_path):
     assert seg.train_dataloader.dataset.pipeline == own.train_dataloader.dataset.pipeline
     assert tuple(seg.crop_size) == (128, 256)
     assert seg.model.decode_head.type == 'FCNHead'  # the model is the config's own
-    half = Config.fromfile(learning.write_scheduled_config(FCN, HALF_SIZE_SCHEDULE,
+    half = Config.fromfile(learning.write_scheduled_config(FCN, _half_size_schedule(tmp_path),
                                                            str(tmp_path)))
     assert tuple(half.model.data_preprocessor.size) == (64, 128)
     crop = [t for t in half.train_dataloader.dataset.pipeline if t.type == 'RandomCrop'][0]
