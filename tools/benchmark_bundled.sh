@@ -20,8 +20,11 @@
 #    -> docs/leaderboard/sweep-fcn-r18-cbam-se-cityscapes-bundled/;
 # 4. tools/leaderboard.py over the committed run rows -> docs/leaderboard/{cityscapes,coco}-bundled/;
 # 5. tools/render_docs.py: every generated block of the docs from the new artefacts.
-# The wall time goes into docs/benchmarks/benchmark_bundled_wall_time.txt (with how many runs
-# were made and how many reused), and each step's into the header of its table.
+# What the whole benchmark costs, summed over all sittings from the committed rows (CPU and wall
+# hours per part, the missing runs estimated), goes into
+# docs/benchmarks/benchmark_bundled_cost.{md,csv} (tools/benchmark_cost.py); this sitting's wall
+# time into docs/benchmarks/benchmark_bundled_wall_time.txt (with how many runs were made and
+# how many reused), and each step's into the header of its table.
 #
 # Runs go JOBS (default 2) at a time, each with cores / JOBS threads. Every finished run's row is
 # kept in docs/benchmarks/runs/{seg,det}/<name>/seed<k>.json (the sweep's beside its leaderboard);
@@ -92,6 +95,16 @@ printf '\n[benchmark 4/5] leaderboards\n'
 "$PY" tools/leaderboard.py "$OUT"/benchmarks/runs/det/*/ \
     --out-dir "$OUT/leaderboard/coco-bundled" --metric coco/bbox_mAP
 
+# What the whole benchmark costs, summed over every sitting from the committed rows (this
+# sitting's wall time alone says little when the benchmark was finished over several).
+n_seeds=${#SEED_LIST[@]}
+n_seg=$(ls configs/*/*cityscapes-bundled*.py | wc -l)
+n_det=$(( $(ls configs/*/faster-rcnn_r18*_coco-bundled.py | wc -l) + 2 ))  # + RTMDet with/without CBAM
+n_sweep=$(( $(ls configs/sweeps/fcn-r18-cbam-se/*.py | wc -l) + 1 ))     # + the base
+"$PY" tools/benchmark_cost.py seg="$OUT/benchmarks/runs/seg" det="$OUT/benchmarks/runs/det" \
+    sweep="$OUT/leaderboard/sweep-fcn-r18-cbam-se-cityscapes-bundled/runs" \
+    --planned seg=$((n_seg * n_seeds)) det=$((n_det * n_seeds)) sweep=$((n_sweep * n_seeds)) \
+    --jobs "$JOBS" --out "$OUT/benchmarks/benchmark_bundled_cost"
 wall=$(( $(date +%s) - start ))
 mkdir -p "$OUT/benchmarks"
 rows_after=$(count_rows)

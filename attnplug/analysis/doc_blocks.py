@@ -163,6 +163,7 @@ def render_tool_markdown(source: str, options: Dict[str, str]) -> List[str]:
 
 RENDERERS: Dict[str, Callable[[str, Dict[str, str]], List[str]]] = {
     'tools/benchmark_det_plugins.py': render_tool_markdown,
+    'tools/benchmark_cost.py': render_tool_markdown,
     'tools/leaderboard.py': render_leaderboard,
     'tools/benchmark_learning.py': render_learning,
     'tools/benchmark_heads.py': render_heads,

@@ -314,7 +314,9 @@ def compare(groups: List[Dict[str, Any]], metrics: Sequence[str],
 def measure_cost(config: str, checkpoint: Optional[str], shape, device: str = 'cpu'
                  ) -> Dict[str, Any]:
     """Params, FLOPs (attention counted), CPU time per ``test_step`` at batch 1, peak
-    inference memory. CPU time (``time.process_time``) on CPU, synchronised wall time on CUDA.
+    inference memory. CPU time (``time.process_time``) on CPU, with one torch thread: the
+    CPU time of several threads also counts their spin-waiting, which grows with the load of a
+    shared machine. Synchronised wall time on CUDA.
     """
     import torch
 
@@ -331,7 +333,13 @@ def measure_cost(config: str, checkpoint: Optional[str], shape, device: str = 'c
             model.test_step(data)
 
     clock = 'wall' if device.startswith('cuda') else 'cpu'
-    lat = measure_latency(call, device, warmup=2, repeat=5, max_first_s=60, clock=clock)
+    threads = torch.get_num_threads()
+    if clock == 'cpu':
+        torch.set_num_threads(1)
+    try:
+        lat = measure_latency(call, device, warmup=2, repeat=5, max_first_s=60, clock=clock)
+    finally:
+        torch.set_num_threads(threads)
     return {
         'params_m': flops['params'] / 1e6,
         'gflops': flops['flops'] / 1e9,
@@ -426,7 +434,7 @@ def write(runs: List[Dict[str, Any]], out_dir: str, command: str, metric: Option
                                  g['runs'][0]['checkpoint'], shape, device) if do_measure else {}
     rows, fields = _csv_rows(groups, metrics, published)
     clock = 'synchronised wall time (CUDA)' if device.startswith('cuda') else \
-        'CPU time of the process (time.process_time)'
+        'CPU time of the process (time.process_time) with one torch thread'
     header = reporting.run_header(
         command, device, started, metric=metrics[0] if metrics else '',
         time=f'median {clock} of model.test_step, batch 1, after 2 warm-up calls',

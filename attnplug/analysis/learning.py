@@ -41,7 +41,7 @@ DEFAULT_GLOBS = {'seg': 'configs/*/*cityscapes-bundled*.py',
 
 __all__ = ['CUE_CLASSES', 'DEFAULT_GLOBS', 'rel', 'baseline_of', 'default_configs',
            'schedule_tag', 'scheduled_name', 'write_scheduled_config', 'schedule_options',
-           'per_class_iou', 'load_record', 'record_path', 'run_one', 'run_all']
+           'per_class_iou', 'load_record', 'record_path', 'cost_summary', 'cost_report', 'run_one', 'run_all']
 
 
 def rel(path: str) -> str:
@@ -365,4 +365,94 @@ def report(rows: List[Dict[str, Any]], out: str, header: Dict[str, str]) -> None
               '' if r.get('test_cpu_s') is None else f'{r["test_cpu_s"]:.0f}'] for r in flat]
     lines += reporting.markdown_table(['config', 'seed'] + shown + ['train CPU s', 'test CPU s'],
                                       table)
+    reporting.write_text(out + '.md', lines)
+
+
+# ----------------------------------------------------------------------------- the cost
+COST_FIELDS = ['part', 'records', 'runs', 'planned', 'train_cpu_h', 'test_cpu_h',
+               'cpu_s_per_run', 'run_wall_h', 'remaining_cpu_h_estimate']
+
+
+def cost_summary(parts: Dict[str, str], planned: Optional[Dict[str, int]] = None
+                 ) -> List[Dict[str, Any]]:
+    """What a benchmark cost, from its committed run rows: one row per part (``name ->
+    records folder``) and a ``total``.
+
+    Each part: the runs whose row is there, the CPU hours of their training and testing (the
+    subprocesses' own CPU time, which other jobs on a shared machine do not inflate the way
+    they inflate wall time), the mean CPU seconds per run, the sum of the runs' wall hours, and,
+    given ``planned`` run counts, an *estimate* of the CPU hours the missing runs need (missing
+    runs x the part's mean). Rows that record an error are not counted.
+    """
+    planned = planned or {}
+    rows = []
+    for part, folder in parts.items():
+        records = [load_record(p) for p in
+                   sorted(glob.glob(osp.join(ROOT, folder, '**', 'seed*.json'), recursive=True))]
+        done = [r for r in records if r.get('metrics') and not r.get('error')]
+        train = sum(r.get('train_cpu_s') or 0. for r in done)
+        test = sum(r.get('test_cpu_s') or 0. for r in done)
+        wall = sum((r.get('train_wall_s') or 0.) + (r.get('test_wall_s') or 0.) for r in done)
+        per_run = (train + test) / len(done) if done else None
+        want = planned.get(part)
+        missing = max(0, want - len(done)) if want is not None else None
+        rows.append({
+            'part': part, 'records': rel(osp.join(ROOT, folder)), 'runs': len(done),
+            'planned': want, 'train_cpu_h': train / 3600, 'test_cpu_h': test / 3600,
+            'cpu_s_per_run': per_run, 'run_wall_h': wall / 3600,
+            'remaining_cpu_h_estimate': (missing * per_run / 3600 if per_run is not None
+                                         else None) if missing else (0. if missing == 0
+                                                                     else None)})
+    total = {'part': 'total', 'records': '', 'runs': sum(r['runs'] for r in rows)}
+    total['planned'] = sum(r['planned'] for r in rows) if all(
+        r['planned'] is not None for r in rows) else None
+    for key in ('train_cpu_h', 'test_cpu_h', 'run_wall_h'):
+        total[key] = sum(r[key] for r in rows)
+    total['cpu_s_per_run'] = None
+    remaining = [r['remaining_cpu_h_estimate'] for r in rows]
+    total['remaining_cpu_h_estimate'] = sum(remaining) if all(
+        v is not None for v in remaining) else None
+    return rows + [total]
+
+
+def cost_report(rows: List[Dict[str, Any]], out: str, header: Dict[str, str],
+                jobs: int) -> None:
+    """``<out>.csv`` and ``<out>.md`` of :func:`cost_summary`'s rows, with what the whole
+    benchmark takes on this machine at ``jobs`` runs at a time, one thread each: its CPU hours
+    (done + estimated remaining) / min(jobs, cores)."""
+    from . import reporting
+    total = rows[-1]
+    cpu = total['train_cpu_h'] + total['test_cpu_h']
+    lanes = max(1, min(jobs, os.cpu_count() or 1))
+    header = dict(header)
+    header['runs at a time'] = f'{jobs} (one thread each)'
+    header['cpu hours of the runs made'] = f'{cpu:.2f}'
+    if total['remaining_cpu_h_estimate'] is not None:
+        whole = cpu + total['remaining_cpu_h_estimate']
+        header['whole benchmark'] = (
+            f'{whole:.1f} CPU hours ({total["runs"]} of {total["planned"]} runs made; the '
+            f'rest estimated from each part\'s mean), about {whole / lanes:.1f} h of wall time '
+            f'at {lanes} runs at a time')
+    else:
+        unknown = [r['part'] for r in rows[:-1] if r['remaining_cpu_h_estimate'] is None]
+        header['whole benchmark'] = ('not estimated: ' + ', '.join(unknown) +
+                                     ' without a planned count or without a run to '
+                                     'estimate from')
+    reporting.write_csv(out + '.csv', rows, COST_FIELDS, header)
+
+    def f(v, spec):
+        return '' if v is None else format(v, spec)
+    table = [[r['part'], r['runs'], f(r['planned'], 'd'), f(r['train_cpu_h'], '.2f'),
+              f(r['test_cpu_h'], '.2f'), f(r['cpu_s_per_run'], '.0f'), f(r['run_wall_h'], '.2f'),
+              f(r['remaining_cpu_h_estimate'], '.1f')] for r in rows]
+    lines = ['# What the bundled benchmark costs', '',
+             '<!-- Written by tools/benchmark_cost.py from the committed run rows; rerun it '
+             'rather than editing. -->', '']
+    lines += reporting.header_markdown(header)
+    lines += [''] + reporting.markdown_table(
+        ['part', 'runs made', 'runs planned', 'train CPU h', 'test CPU h', 'CPU s per run',
+         'sum of run wall h', 'remaining CPU h (estimate)'], table)
+    lines += ['', 'CPU time is each run\'s own (its subprocesses\', `os.wait4`); wall time is '
+              'inflated whenever other work shared the machine. The folders:', '']
+    lines += [f'- {r["part"]}: `{r["records"]}`' for r in rows[:-1]]
     reporting.write_text(out + '.md', lines)

@@ -256,3 +256,53 @@ def test_leaderboard_from_committed_records(tmp_path):
     by = {g['name']: g for g in groups}
     stats = by[learning.scheduled_name(danet, SEG_SCHEDULE)]['stats']['mIoU']
     assert stats['n'] == 3 and stats['d_significant']
+
+
+def test_cost_summary_sums_committed_rows(tmp_path, monkeypatch):
+    """The cost of a benchmark over sittings: CPU and wall hours summed from the rows, runs
+    with an error left out, the missing runs estimated from the part's mean."""
+    monkeypatch.setattr(learning, 'ROOT', str(tmp_path))
+
+    def row(part, name, seed, train, test, error=None):
+        path = tmp_path / part / name / f'seed{seed}.json'
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({
+            'name': name, 'seed': seed, 'train_cpu_s': train, 'test_cpu_s': test,
+            'train_wall_s': 2 * train, 'test_wall_s': 2 * test, 'error': error,
+            'metrics': {} if error else {'mIoU': 50.0}}))
+    row('a', 'fcn', 0, 3000., 600.)
+    row('a', 'fcn', 1, 1800., 0.)
+    row('a', 'danet', 0, 9999., 9., error='Traceback ...')  # failed: not counted
+    row('b', 'x', 0, 360., 0.)
+    rows = learning.cost_summary({'a': 'a', 'b': 'b'}, {'a': 4, 'b': 1})
+    a, b, total = rows
+    assert (a['runs'], a['planned'], b['runs']) == (2, 4, 1)
+    assert a['train_cpu_h'] == pytest.approx(4800 / 3600)
+    assert a['cpu_s_per_run'] == pytest.approx(2700.)
+    assert a['run_wall_h'] == pytest.approx(2 * 5400 / 3600)
+    assert a['remaining_cpu_h_estimate'] == pytest.approx(2 * 2700 / 3600)
+    assert b['remaining_cpu_h_estimate'] == 0.
+    assert total['runs'] == 3 and total['planned'] == 5
+    assert total['remaining_cpu_h_estimate'] == pytest.approx(1.5)
+    learning.cost_report(rows, str(tmp_path / 'cost'), {'date': 'd'}, jobs=2)
+    text = (tmp_path / 'cost.md').read_text()
+    lanes = min(2, os.cpu_count())
+    whole = (4800 + 600 + 360) / 3600 + 1.5
+    assert f'about {whole / lanes:.1f} h of wall time at {lanes} runs at a time' in text
+    # a part with no run and no plan cannot be estimated, and the report says so
+    rows = learning.cost_summary({'a': 'a', 'c': 'missing'}, {})
+    learning.cost_report(rows, str(tmp_path / 'cost2'), {}, jobs=2)
+    assert 'not estimated: a, c' in (tmp_path / 'cost2.md').read_text()
+
+
+def test_cost_cli_rejects_malformed_parts():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('bc', f'{learning.ROOT}/tools/benchmark_cost.py')
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    with pytest.raises(SystemExit, match="expected NAME=VALUE"):
+        tool.parse_args(['seg'])
+    with pytest.raises(SystemExit, match="is not a whole number"):
+        tool.parse_args(['seg=x', '--planned', 'seg=many'])
+    with pytest.raises(SystemExit):
+        tool.parse_args(['seg=x', '--planned', 'det=3'])  # a plan for a part not given

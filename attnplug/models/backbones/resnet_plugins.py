@@ -90,6 +90,31 @@ class BlockPluginMixin(PluginHostMixin):
         for position in self.plugin_positions:
             setattr(self, f'{position}_plugin_names', self.plugin_names[position])
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The stock block's forward with the plugins chained in: conv ``i``, norm ``i``
+        (ReLU after each but the last), then the plugins at ``plugin_positions[i - 1]``; the
+        residual sum and the final ReLU as in mmseg and mmdet (``with_cp`` included)."""
+        names = self.plugin_names
+        last = len(self.plugin_positions)
+
+        def _inner_forward(x):
+            out = x
+            for i, position in enumerate(self.plugin_positions, 1):
+                out = getattr(self, f'norm{i}')(getattr(self, f'conv{i}')(out))
+                if i < last:
+                    out = self.relu(out)
+                if names[position]:
+                    out = run_plugins(self, names[position], out, position)
+            identity = x if self.downsample is None else self.downsample(x)
+            # Out of place: a plugin may have saved its output for backward.
+            return out + identity
+
+        if self.with_cp and x.requires_grad:
+            out = _checkpointed(_inner_forward, x)
+        else:
+            out = _inner_forward(x)
+        return self.relu(out)
+
 
 class BasicBlockPluginMixin(BlockPluginMixin):
     """Plugins for a ResNet ``BasicBlock`` (two 3x3 convs): ``after_conv1``
@@ -101,26 +126,6 @@ class BasicBlockPluginMixin(BlockPluginMixin):
     @classmethod
     def plugin_channels(cls, planes: int) -> Dict[str, int]:
         return {'after_conv1': planes, 'after_conv2': planes * cls.expansion}
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        names = self.plugin_names
-
-        def _inner_forward(x):
-            out = self.relu(self.norm1(self.conv1(x)))
-            if names['after_conv1']:
-                out = run_plugins(self, names['after_conv1'], out, 'after_conv1')
-            out = self.norm2(self.conv2(out))
-            if names['after_conv2']:
-                out = run_plugins(self, names['after_conv2'], out, 'after_conv2')
-            identity = x if self.downsample is None else self.downsample(x)
-            # Out of place: a plugin may have saved its output for backward.
-            return out + identity
-
-        if self.with_cp and x.requires_grad:
-            out = _checkpointed(_inner_forward, x)
-        else:
-            out = _inner_forward(x)
-        return self.relu(out)
 
 
 class BottleneckPluginMixin(BlockPluginMixin):
@@ -135,29 +140,6 @@ class BottleneckPluginMixin(BlockPluginMixin):
     @classmethod
     def plugin_channels(cls, planes: int) -> Dict[str, int]:
         return {'after_conv1': planes, 'after_conv2': planes, 'after_conv3': planes * cls.expansion}
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        names = self.plugin_names
-
-        def _inner_forward(x):
-            out = self.relu(self.norm1(self.conv1(x)))
-            if names['after_conv1']:
-                out = run_plugins(self, names['after_conv1'], out, 'after_conv1')
-            out = self.relu(self.norm2(self.conv2(out)))
-            if names['after_conv2']:
-                out = run_plugins(self, names['after_conv2'], out, 'after_conv2')
-            out = self.norm3(self.conv3(out))
-            if names['after_conv3']:
-                out = run_plugins(self, names['after_conv3'], out, 'after_conv3')
-            identity = x if self.downsample is None else self.downsample(x)
-            # Out of place: a plugin may have saved its output for backward.
-            return out + identity
-
-        if self.with_cp and x.requires_grad:
-            out = _checkpointed(_inner_forward, x)
-        else:
-            out = _inner_forward(x)
-        return self.relu(out)
 
 
 class ResNetPluginMixin:
