@@ -519,6 +519,12 @@ def render_markdown(csv_path: str, title: str = 'Leaderboard') -> List[str]:
               'Params and FLOPs are of the inference model (mmseg\'s auxiliary head left out; '
               'FLOPs count one multiply-add as one FLOP, attention included). Time: as the '
               '`time` line above says, with its ratio to the baseline\'s in the same run.', '']
+    if 'bbox' in metric or 'segm' in metric:
+        lines += ['A detector\'s FLOPs, time and memory are measured with its trained weights '
+                  '(its first seed\'s checkpoint, where that work dir is still there; random '
+                  'weights otherwise) and depend on how many proposals and boxes those weights '
+                  'keep, so they differ between detectors whose plugins cost almost nothing.',
+                  '']
     blocked = sorted({r['baseline'] for r in measured
                       if r['baseline_status'].startswith('not learned')})
     for b in blocked:
