@@ -222,3 +222,21 @@ def stock_tool(package: str, name: str) -> str:
     if spec is None or spec.origin is None:
         raise ImportError(f'stock_tool: {package} is not installed')
     return osp.join(osp.dirname(spec.origin), '.mim', 'tools', f'{name}.py')
+
+
+def repo_script(path: str):
+    """A script of this repository (``'tools/sweep.py'``, ``'data/generate.py'``) imported as a
+    module, so that tests can call its functions; it is run afresh on every call. The
+    repository is the one this package is installed from (an editable install)."""
+    import importlib.util
+    import os.path as osp
+    import re
+    root = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    full = osp.join(root, path)
+    if not osp.isfile(full):
+        raise FileNotFoundError(f'repo_script: {path} is not a file under {root}')
+    name = 'attnplug_script_' + re.sub(r'\W', '_', osp.splitext(path)[0])
+    spec = importlib.util.spec_from_file_location(name, full)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,7 +1,6 @@
 """tools/benchmark_modules.py on tiny inputs, and the measurement helpers behind it."""
 import csv
 import datetime
-import importlib.util
 import time
 from pathlib import Path
 
@@ -12,16 +11,13 @@ import torch.nn as nn
 from attnplug.analysis import module_benchmark
 from attnplug.analysis.profiling import (PeakMemoryProbe, cpu_peak_memory_supported,
                                          measure_latency, measure_peak_memory)
+from attnplug.testing import repo_script
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location('attnplug_tool_benchmark_modules',
-                                                  ROOT / 'tools' / 'benchmark_modules.py')
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return repo_script('tools/benchmark_modules.py')
 
 
 def test_peak_memory_sees_torch_allocations():

@@ -1,5 +1,4 @@
 """FLOP counting with fused attention (attnplug.analysis.flops) and tools/get_flops.py."""
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from attnplug.analysis.flops import (attention_flop_handles, attention_handles_a
                                      get_model_complexity_info_with_attention,
                                      sdpa_flop_count)
 from attnplug.layers import MultiHeadSelfAttention2d, NonLocal2d
+from attnplug.testing import repo_script
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -118,11 +118,7 @@ def test_mhsa_fused_path_counted():
 
 
 def _load_tool(name):
-    spec = importlib.util.spec_from_file_location(f'attnplug_tool_{name}',
-                                                  ROOT / 'tools' / f'{name}.py')
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return repo_script(f'tools/{name}.py')
 
 
 def test_get_flops_tool_on_nonlocal_config(tmp_path):

@@ -1,7 +1,6 @@
 """tools/leaderboard.py and attnplug.analysis.leaderboard: seeds grouped per config, Welch
 intervals against the baseline (checked against scipy's own Welch test), the refusal to rank
 against a baseline that did not learn, a measured tiny model, published rows kept apart."""
-import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -12,16 +11,13 @@ from scipy import stats
 
 from attnplug.analysis import leaderboard as lb
 from attnplug.analysis import reporting
+from attnplug.testing import repo_script
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location('attnplug_tool_leaderboard',
-                                                  ROOT / 'tools' / 'leaderboard.py')
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return repo_script('tools/leaderboard.py')
 
 
 def _run(root, name, seed, metrics, baseline, extra=None):

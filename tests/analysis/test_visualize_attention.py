@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from attnplug.testing import repo_script
 
 ROOT = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location('analysis_conftest',
@@ -27,11 +28,7 @@ def _figure_is_not_blank(png):
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location('attnplug_tool_visualize_attention',
-                                                  ROOT / 'tools' / 'visualize_attention.py')
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return repo_script('tools/visualize_attention.py')
 
 
 def test_figure_for_one_image(tiny_config, tiny_checkpoint, tiny_data, tmp_path):

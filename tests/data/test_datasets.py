@@ -5,7 +5,6 @@ cue (not the local appearance) decides each object's class.
 The generator is a script, not a package module, so it is loaded by path.
 """
 import hashlib
-import importlib.util
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -14,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 from scipy import ndimage
+from attnplug.testing import repo_script
 
 REPO = Path(__file__).resolve().parents[2]
 GENERATE = REPO / 'data' / 'generate.py'
@@ -22,14 +22,7 @@ NUM_TRAIN, NUM_VAL = 24, 6
 OBJECTS = ('person', 'bicycle', 'car')  # what the sign's three patterns stand for
 
 
-def _load_generator():
-    spec = importlib.util.spec_from_file_location('attnplug_data_generate', GENERATE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-gen = _load_generator()
+gen = repo_script('data/generate.py')
 
 
 def _quiet(*_):

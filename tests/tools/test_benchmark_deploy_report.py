@@ -1,18 +1,14 @@
 """tools/benchmark_deploy.py's report: the committed deploy_cpu.md/.csv are what its JSON
 renders to, and the report says where each number came from."""
-import importlib.util
 import json
 from pathlib import Path
+from attnplug.testing import repo_script
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location('benchmark_deploy',
-                                                  ROOT / 'tools' / 'benchmark_deploy.py')
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return repo_script('tools/benchmark_deploy.py')
 
 
 def test_committed_report_is_its_json_rendered(tmp_path):

@@ -12,6 +12,7 @@ import pytest
 from mmengine.config import Config
 
 from attnplug.analysis import learning
+from attnplug.testing import repo_script
 
 FCN = 'configs/fcn/fcn_r18-w32-d8_1xb4-300iter_cityscapes-bundled-128x256.py'
 UNET = 'configs/unet/unet-s5-d16_fcn_1xb4-300iter_cityscapes-bundled-128x256.py'
@@ -59,10 +60,7 @@ def test_baselines():
 
 
 def test_cli_defaults_and_errors(tmp_path):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location('bl', f'{learning.ROOT}/tools/benchmark_learning.py')
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = repo_script('tools/benchmark_learning.py')
     args = tool.parse_args(['--task', 'det', '--seeds', '0', '1', '2'])
     assert args.seeds == [0, 1, 2] and args.configs[0] == DET
     assert args.work_root.endswith('work_dirs/benchmark_det')
@@ -296,10 +294,7 @@ def test_cost_summary_sums_committed_rows(tmp_path, monkeypatch):
 
 
 def test_cost_cli_rejects_malformed_parts():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location('bc', f'{learning.ROOT}/tools/benchmark_cost.py')
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = repo_script('tools/benchmark_cost.py')
     with pytest.raises(SystemExit, match="expected NAME=VALUE"):
         tool.parse_args(['seg'])
     with pytest.raises(SystemExit, match="is not a whole number"):

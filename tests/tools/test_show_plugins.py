@@ -1,11 +1,11 @@
 """tools/show_plugins.py: the dry run of attnplug.WithPlugins in a config (paths, layout,
 channels, features, added params and FLOPs), checked against independently built plugins."""
 import csv
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+from attnplug.testing import repo_script
 
 ROOT = Path(__file__).resolve().parents[2]
 SEG = ROOT / 'configs/with_plugins/segformer_mit-w16-cbam_1xb4-300iter_cityscapes-bundled-128x256.py'
@@ -13,10 +13,7 @@ DET = ROOT / 'configs/with_plugins/rtmdet_cspnext-w16-cbam-c3-c5_300iter_coco-bu
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location('show_plugins', ROOT / 'tools/show_plugins.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return repo_script('tools/show_plugins.py')
 
 
 def _cbam_params(channels):

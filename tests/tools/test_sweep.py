@@ -1,7 +1,6 @@
 """tools/sweep.py: the grid expands into short delta configs that load and build (a dry run), bad
 grids are refused with the key that is wrong, and a 2-iteration run over one seed trains, tests
 and feeds the leaderboard."""
-import importlib.util
 import json
 import os
 import textwrap
@@ -12,25 +11,20 @@ from mmengine.config import Config
 
 from attnplug.analysis import reporting
 from attnplug.analysis import sweep as sw
+from attnplug.testing import repo_script
 
 ROOT = Path(__file__).resolve().parents[2]
 FCN = ROOT / 'configs/fcn/fcn_r18-w32-d8_1xb4-300iter_cityscapes-bundled-128x256.py'
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location('attnplug_tool_sweep', ROOT / 'tools/sweep.py')
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return repo_script('tools/sweep.py')
 
 
 @pytest.fixture(scope='module')
 def tiny_base(tmp_path_factory):
     """The bundled FCN at 1/4 width on a 2 + 2 image Cityscapes: seconds per run."""
-    spec = importlib.util.spec_from_file_location('attnplug_data_generate',
-                                                  ROOT / 'data' / 'generate.py')
-    gen = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gen)
+    gen = repo_script('data/generate.py')
     root = tmp_path_factory.mktemp('sweepdata')
     gen.generate(str(root), datasets=('cityscapes', ), num_train=2, num_val=2, seed=0)
     path = tmp_path_factory.mktemp('sweepcfg') / 'tiny_fcn_bundled.py'
