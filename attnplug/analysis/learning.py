@@ -41,7 +41,8 @@ DEFAULT_GLOBS = {'seg': 'configs/*/*cityscapes-bundled*.py',
 
 __all__ = ['CUE_CLASSES', 'DEFAULT_GLOBS', 'rel', 'baseline_of', 'default_configs',
            'schedule_tag', 'scheduled_name', 'write_scheduled_config', 'schedule_options',
-           'per_class_iou', 'load_record', 'record_path', 'cost_summary', 'cost_report', 'run_one', 'run_all']
+           'per_class_iou', 'load_record', 'record_path', 'run_one', 'run_all', 'cost_summary',
+           'cost_report']
 
 
 def rel(path: str) -> str:
@@ -395,14 +396,17 @@ def cost_summary(parts: Dict[str, str], planned: Optional[Dict[str, int]] = None
         wall = sum((r.get('train_wall_s') or 0.) + (r.get('test_wall_s') or 0.) for r in done)
         per_run = (train + test) / len(done) if done else None
         want = planned.get(part)
-        missing = max(0, want - len(done)) if want is not None else None
+        if want is not None and len(done) >= want:
+            remaining = 0.
+        elif want is None or per_run is None:
+            remaining = None  # nothing to count against, or no run to estimate from
+        else:
+            remaining = (want - len(done)) * per_run / 3600
         rows.append({
             'part': part, 'records': rel(osp.join(ROOT, folder)), 'runs': len(done),
             'planned': want, 'train_cpu_h': train / 3600, 'test_cpu_h': test / 3600,
             'cpu_s_per_run': per_run, 'run_wall_h': wall / 3600,
-            'remaining_cpu_h_estimate': (missing * per_run / 3600 if per_run is not None
-                                         else None) if missing else (0. if missing == 0
-                                                                     else None)})
+            'remaining_cpu_h_estimate': remaining})
     total = {'part': 'total', 'records': '', 'runs': sum(r['runs'] for r in rows)}
     total['planned'] = sum(r['planned'] for r in rows) if all(
         r['planned'] is not None for r in rows) else None
