@@ -45,11 +45,17 @@ def _select(rows: List[Dict], key: str, options: Dict[str, str]) -> List[Dict]:
 # ----------------------------------------------------------------------------- renderers
 def render_leaderboard(source: str, options: Dict[str, str]) -> List[str]:
     """The leaderboard rows whose name contains one of ``rows=a,b``: mean ± std (n), Δ with
-    the 95% interval, params, GFLOPs, time ratio."""
+    the 95% interval, params, GFLOPs, time ratio. ``metric=KEY`` shows another of the
+    leaderboard's metrics (e.g. ``cue_classes_mIoU``) instead of its main one."""
     from .leaderboard import leaderboard_table
     rows, header = reporting.read_csv(osp.join(ROOT, source))
+    metric = options.get('metric') or header.get('metric', '')
+    if rows and f'{metric}_mean' not in rows[0]:
+        known = sorted(k[:-len('_mean')] for k in rows[0] if k.endswith('_mean'))
+        raise ValueError(f'{source}: metric={metric!r} is not in this leaderboard; it has '
+                         f'{", ".join(known)}')
     rows = _select([r for r in rows if r['kind'] == 'measured'], 'name', options)
-    return [_origin(header, source), ''] + leaderboard_table(rows, header.get('metric', ''))
+    return [_origin(header, source), ''] + leaderboard_table(rows, metric)
 
 
 def render_learning(source: str, options: Dict[str, str]) -> List[str]:
