@@ -165,15 +165,6 @@ def launch(spec, log):
     return res
 
 
-def device_description():
-    import onnxruntime
-    import torch
-
-    from attnplug.analysis.reporting import device_description as describe
-    return (f'{describe("cpu")}, torch {torch.__version__}, '
-            f'onnxruntime {onnxruntime.__version__}')
-
-
 def _f(v, spec='.2f'):
     return '—' if v is None else format(v, spec)
 
@@ -257,9 +248,10 @@ def render(json_path, out):
 
 def _meta(args, argv, started):
     from attnplug.analysis import reporting
+    import onnxruntime
     header = reporting.run_header(
         reporting.command_line('tools/benchmark_deploy.py', argv), 'cpu', started)
-    header['device'] = device_description()
+    header['versions'] += f', onnxruntime {onnxruntime.__version__}'
     return dict(header, shape=list(args.shape), compile_shape=list(args.compile_shape))
 
 

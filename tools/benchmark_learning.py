@@ -5,6 +5,7 @@
     python tools/benchmark_learning.py --task det --seeds 0 1 2 --jobs 2 --reuse \\
         --schedule configs/_base_/schedules/schedule_det_adamw-200iter_256x160.py
     python tools/benchmark_learning.py --iters 2 --seeds 0 --configs CONFIG [CONFIG ...]
+    python tools/benchmark_learning.py --task seg --list   # the configs it would run
 
 A CLI over :mod:`attnplug.analysis.learning`. Every (config, seed) is trained with
 ``tools/train.py`` and tested with ``tools/test.py`` in its own subprocess, in
@@ -57,6 +58,8 @@ def parse_args(argv=None):
                    '--out)')
     p.add_argument('--jobs', type=int, default=1,
                    help='runs at a time, each with cores // jobs threads (default: 1)')
+    p.add_argument('--list', action='store_true',
+                   help='print the configs that would run, one per line, and exit')
     args = p.parse_args(argv)
     if args.jobs < 1:
         p.error('--jobs must be >= 1')
@@ -84,6 +87,9 @@ def main(argv=None):
     from attnplug.analysis import learning, reporting
     raw = sys.argv[1:] if argv is None else argv
     args = parse_args(raw)
+    if args.list:
+        print('\n'.join(args.configs))
+        return 0
     started, t0 = reporting.now(), time.time()
     rows = learning.run_all(args.configs, args.seeds, args.work_root, schedule=args.schedule,
                             iters=args.iters, cfg_options=args.cfg_options, reuse=args.reuse,

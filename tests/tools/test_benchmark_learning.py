@@ -33,11 +33,13 @@ train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 '''
 
 
+DET_SCHEDULE = 'configs/_base_/schedules/schedule_det_adamw-200iter_256x160.py'
+
+
 def _half_size_schedule(folder) -> str:
     path = folder / 'schedule_1200iter_64x128.py'
     path.write_text(HALF_SIZE_SCHEDULE_TEXT)
     return str(path)
-DET_SCHEDULE = 'configs/_base_/schedules/schedule_det_adamw-200iter_256x160.py'
 
 
 def test_baselines():
@@ -68,6 +70,15 @@ def test_cli_defaults_and_errors(tmp_path):
         tool.parse_args(['--iters', '2', '--schedule', SEG_SCHEDULE])
     with pytest.raises(SystemExit):
         tool.parse_args(['--schedule', 'configs/_base_/schedules/nope.py'])
+
+
+def test_list_prints_the_configs_that_would_run(capsys):
+    """benchmark_bundled.sh counts the planned runs with --list: it trains nothing."""
+    tool = repo_script('tools/benchmark_learning.py')
+    assert tool.main(['--task', 'seg', '--list']) == 0
+    assert capsys.readouterr().out.split() == learning.default_configs('seg')
+    assert tool.main(['--list', '--configs', DET, FCN]) == 0
+    assert capsys.readouterr().out.split() == [DET, FCN]
 
 
 def test_schedule_is_cut_consistently():
