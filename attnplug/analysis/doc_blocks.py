@@ -167,7 +167,18 @@ def render_tool_markdown(source: str, options: Dict[str, str]) -> List[str]:
     return [f'*From [`{source}`](/{source}).*', ''] + lines[start:end]
 
 
+def render_sweep_grid(source: str, options: Dict[str, str]) -> List[str]:
+    """A placement sweep's leaderboard (``tools/sweep.py``) as its grid: module and stage set ×
+    placement, each cell the mean and the Δ to the base with its 95% interval.
+    ``metric=KEY`` pivots another of the leaderboard's metrics."""
+    from .sweep import render_grid
+    _, header = reporting.read_csv(osp.join(ROOT, source))
+    return [_origin(header, source), ''] + render_grid(osp.join(ROOT, source),
+                                                       options.get('metric'))
+
+
 RENDERERS: Dict[str, Callable[[str, Dict[str, str]], List[str]]] = {
+    'tools/sweep.py': render_sweep_grid,
     'tools/benchmark_det_plugins.py': render_tool_markdown,
     'tools/benchmark_cost.py': render_tool_markdown,
     'tools/leaderboard.py': render_leaderboard,

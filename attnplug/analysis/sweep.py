@@ -23,10 +23,11 @@ import itertools
 import os
 import os.path as osp
 import pprint
-from typing import Callable, Dict, List, Sequence
+import re
+from typing import Callable, Dict, List, Optional, Sequence
 
 __all__ = ['DROP_IN_BACKBONES', 'PLACEMENTS', 'parse_stages', 'point_name', 'expand',
-           'write_configs']
+           'write_configs', 'read_point', 'grid_table', 'render_grid', 'write_grid']
 
 #: The attnplug backbone that replaces each OpenMMLab backbone type, per default scope.
 DROP_IN_BACKBONES = {
@@ -126,6 +127,11 @@ def expand(base_config: str, modules: Sequence[str], stages: Sequence[str],
     return points
 
 
+_POINT_LINE = '# sweep point: {module} in stages {stages}, {kind}={value}'
+_POINT_RE = re.compile(r'^# sweep point: (?P<module>\S+) in stages (?P<stages>\S+), '
+                       r'(?P<kind>\w+)=(?P<value>.+?) \(written by tools/sweep\.py\)$')
+
+
 def write_configs(base_config: str, points: List[Dict], out_dir: str) -> List[str]:
     """Write one delta config per grid point into ``out_dir``; returns their paths. Each names
     its base by a path relative to ``out_dir``, so a sweep's configs can be committed and
@@ -136,9 +142,92 @@ def write_configs(base_config: str, points: List[Dict], out_dir: str) -> List[st
     for p in points:
         path = osp.join(out_dir, p['name'] + '.py')
         with open(path, 'w') as f:
-            f.write(f"# sweep point: {p['module']} in stages {p['stages']}, {p['kind']}="
-                    f"{p['value']} (written by tools/sweep.py)\n"
+            f.write(f"{_POINT_LINE.format(**p)} (written by tools/sweep.py)\n"
                     f"_base_ = ['{base}']\n"
                     f"model = {pprint.pformat(p['delta'], width=95, sort_dicts=False)}\n")
         paths.append(path)
     return paths
+
+
+def read_point(config: str) -> Optional[Dict[str, str]]:
+    """The grid point a delta config was written for (``module``, ``stages``, ``kind``,
+    ``value``), read from its first line; ``None`` for a config :func:`write_configs` did not
+    write (the sweep's base)."""
+    from .learning import ROOT
+    path = config if osp.isabs(config) else osp.join(ROOT, config)
+    with open(path) as f:
+        match = _POINT_RE.match(f.readline().rstrip('\n'))
+    return match.groupdict() if match else None
+
+
+def grid_table(rows: List[Dict[str, str]], metric: str) -> List[str]:
+    """The sweep's leaderboard rows (``leaderboard.csv``, as :func:`reporting.read_csv` gives
+    them) pivoted into the grid: one line per module (and stage set), one column per placement,
+    each cell the mean over seeds and its difference to the base with the 95% interval,
+    **bold** where the interval excludes 0 and *n.s.* where it contains 0."""
+    from . import reporting
+    from .leaderboard import _digits, _flag
+    spec = _digits(metric)[2:-1]  # '.2f', or '.3f' for a mAP
+
+    def num(v, sign=''):
+        return format(float(v), sign + spec)
+
+    base = [r for r in rows if r['baseline_status'].startswith('is baseline')]
+    if len(base) != 1:
+        raise ValueError(f'sweep grid: expected one base row in the leaderboard, found '
+                         f'{len(base)}')
+    cells, lines, columns = {}, [], []
+    for r in rows:
+        if r is base[0]:
+            continue
+        point = read_point(r['config'])
+        if point is None:
+            raise ValueError(f'sweep grid: row {r["name"]!r}: its config {r["config"]} was not '
+                             'written by tools/sweep.py (no "# sweep point:" first line)')
+        line = (point['module'], point['stages'] if point['kind'] in STAGED else '—')
+        column = f'{point["kind"]}={point["value"]}'
+        lines += [line] if line not in lines else []
+        columns += [column] if column not in columns else []
+        diff, lo = r.get(f'{metric}_diff'), r.get(f'{metric}_ci_lo')
+        if diff in (None, ''):
+            delta = 'not compared: the base did not learn' \
+                if r['baseline_status'].startswith('not learned') else 'no Δ'
+        elif lo in (None, ''):
+            delta = f'{num(diff, "+")}, *n.s.*: n < 2'
+        elif _flag(r[f'{metric}_significant']):
+            delta = f'**{num(diff, "+")}** [{num(lo)}, {num(r[f"{metric}_ci_hi"])}]'
+        else:
+            delta = f'{num(diff, "+")} [{num(lo)}, {num(r[f"{metric}_ci_hi"])}] *n.s.*'
+        cells[line, column] = f'{num(r[f"{metric}_mean"])} ({delta})'
+    table = [list(ln) + [cells.get((ln, c), '—') for c in columns] for ln in lines]
+    b = base[0]
+    std = b.get(f'{metric}_std')
+    return [f'Base: `{b["name"]}`, {metric} {num(b[f"{metric}_mean"])}'
+            + (f' ± {num(std)}' if std not in (None, '') else '')
+            + f' (n = {b["n"]}). Each cell: {metric}, the mean over seeds (Δ to the base '
+            '[95% Welch interval]).', ''] + \
+        reporting.markdown_table(['module', 'stages'] + columns, table, 'l' * (2 + len(columns)))
+
+
+def render_grid(csv_path: str, metric: Optional[str] = None) -> List[str]:
+    """:func:`grid_table` of a sweep leaderboard's CSV on ``metric`` (default: its main
+    metric)."""
+    from . import reporting
+    rows, header = reporting.read_csv(csv_path)
+    return grid_table([r for r in rows if r['kind'] == 'measured'],
+                      metric or header.get('metric', ''))
+
+
+def write_grid(out_dir: str, metrics: Sequence[str] = ()) -> str:
+    """``<out_dir>/grid.md``: the grid of the sweep leaderboard in ``out_dir`` on its main
+    metric, then on each of ``metrics`` it also has, under the leaderboard's date, device and
+    command. Returns the path."""
+    from . import reporting
+    csv_path = osp.join(out_dir, 'leaderboard.csv')
+    rows, header = reporting.read_csv(csv_path)
+    lines = ['# Placement grid', '', '<!-- Written by tools/sweep.py from leaderboard.csv; '
+             'rerun it rather than editing. -->', ''] + reporting.header_markdown(header)
+    main = header.get('metric', '')
+    for m in [main] + [m for m in metrics if m != main and rows and f'{m}_mean' in rows[0]]:
+        lines += ['', f'## {m}', ''] + render_grid(csv_path, m)
+    return reporting.write_text(osp.join(out_dir, 'grid.md'), lines)

@@ -115,3 +115,51 @@ def test_two_iteration_run_feeds_the_leaderboard(tiny_base, tmp_path):
     assert {r['name'] for r in lb_rows} == {'tiny_fcn_bundled',
                                             'tiny_fcn_bundled_squeezeexcitation-s0011-after_conv2'}
     assert (out / 'leaderboard.md').is_file() and (out / 'runs.csv').is_file()
+    grid = (out / 'grid.md').read_text()
+    assert '| SqueezeExcitation | 0011 | ' in grid and '| position=after_conv2 |' in grid
+
+
+def test_the_grid_pivots_the_leaderboard(tmp_path):
+    """grid.md and the docs' 'tools/sweep.py' blocks: one line per module and stage set, one
+    column per position, each cell the mean and Δ [95% CI] read from the leaderboard; a point
+    the sweep did not write is an error."""
+    from attnplug.analysis import doc_blocks
+    from attnplug.analysis import leaderboard as lb
+    points = [dict(name=f'base_{m.lower()}-s{s}-{p}', module=m, stages=s, kind='position',
+                   value=p, delta={}) for m in ('CBAM', 'SqueezeExcitation')
+              for s in ('0011', '1111') for p in ('after_conv2', 'after_stage')]
+    paths = sw.write_configs(str(FCN), points, str(tmp_path / 'configs'))
+    assert sw.read_point(paths[1]) == dict(module='CBAM', stages='0011', kind='position',
+                                           value='after_stage')
+    assert sw.read_point(str(FCN)) is None
+
+    def run(name, config, seed, miou):
+        return {'name': name, 'seed': seed, 'config': config, 'scope': 'mmseg',
+                'dataset': None, 'baseline': 'base', 'source': 'record',
+                'metrics': {'mIoU': miou}}
+    runs = [run('base', str(FCN), s, 50. + s) for s in range(3)]
+    for i, (point, path) in enumerate(zip(points, paths)):
+        # CBAM 0011 after_conv2 far above the base; the others within the seed noise
+        shift = 20. if i == 0 else 0.5 * (i % 3)
+        runs += [run(point['name'], path, s, 50. + shift + s) for s in range(3)]
+    groups, metrics = lb.recompute(runs, 'mIoU')
+    rows = lb.csv_rows(groups, metrics)
+    board = tmp_path / 'leaderboard.csv'
+    reporting.write_csv(str(board), rows, list(rows[0]),
+                        {'date': 'd', 'device': 'x', 'command': 'python tools/sweep.py ...',
+                         'metric': 'mIoU'})
+    path = sw.write_grid(str(tmp_path))
+    text = open(path).read()
+    assert '- command: `python tools/sweep.py ...`' in text
+    assert '| module | stages | position=after_conv2 | position=after_stage |' in text
+    assert '| CBAM | 0011 | 71.00 (**+20.00** [' in text
+    assert 'Base: `base`, mIoU 51.00 ± 1.00 (n = 3)' in text
+    lines = [ln for ln in text.split('\n') if ln.startswith('| SqueezeExcitation | 1111 |')]
+    assert len(lines) == 1 and lines[0].count('*n.s.*') == 2
+    block = doc_blocks.render('tools/sweep.py', str(board), {})
+    assert '| CBAM | 0011 | 71.00 (**+20.00** [' in block and '(d, x)' in block
+    # a row whose config the sweep did not write cannot be placed in the grid
+    rows[1]['config'] = str(FCN)
+    reporting.write_csv(str(board), rows, list(rows[0]), {'metric': 'mIoU'})
+    with pytest.raises(ValueError, match='was not written by tools/sweep.py'):
+        sw.render_grid(str(board))
