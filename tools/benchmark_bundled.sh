@@ -5,6 +5,7 @@
 #
 #   bash tools/benchmark_bundled.sh                    # everything, seeds 0 1 2
 #   SEEDS="0" BENCH_ITERS=2 bash tools/benchmark_bundled.sh   # a smoke pass over the same configs
+#   STOP_AFTER=120 bash tools/benchmark_bundled.sh     # start no run after 120 min, then rebuild
 #
 # 1. the bundled Cityscapes- and COCO-layout data (data/generate.py; skipped when there);
 # 2. segmentation: tools/benchmark_learning.py --task seg over configs/*/*cityscapes-bundled*.py
@@ -26,6 +27,9 @@
 # time into docs/benchmarks/benchmark_bundled_wall_time.txt (with how many runs were made and
 # how many reused), and each step's into the header of its table.
 #
+# STOP_AFTER (minutes) bounds a sitting: no run starts after it (the runs in flight finish), the
+# runs left are listed as not started, and the leaderboards and docs are still rebuilt from every
+# committed row; the next sitting goes on from there.
 # Runs go JOBS (default 2) at a time, each with cores / JOBS threads. Every finished run's row is
 # kept in docs/benchmarks/runs/{seg,det}/<name>/seed<k>.json (the sweep's beside its leaderboard);
 # the leaderboards are built from those committed rows, and a run whose row (or finished work
@@ -61,6 +65,13 @@ else
     sweep_sched=()  # the base config's own 300 iterations
 fi
 start=$(date +%s)
+STOP_AFTER="${STOP_AFTER:-}"
+# --stop-after with the minutes left of this sitting's STOP_AFTER (nothing when it is unset)
+stop_after() {
+    [ -n "$STOP_AFTER" ] || return 0
+    awk -v s="$start" -v m="$STOP_AFTER" -v n="$(date +%s)" \
+        'BEGIN { r = m - (n - s) / 60; printf "--stop-after %.2f", (r > 0 ? r : 0) }'
+}
 count_rows() { find "$OUT/benchmarks/runs" -name 'seed*.json' 2>/dev/null | wc -l; }
 rows_before=$(count_rows)
 
@@ -68,17 +79,17 @@ printf '\n[benchmark 1/5] bundled data\n'
 "$PY" data/generate.py --root data --datasets cityscapes coco
 
 printf '\n[benchmark 2/5] segmentation heads, seeds %s\n' "${SEED_LIST[*]}"
-"$PY" tools/benchmark_learning.py --task seg --reuse --jobs "$JOBS" --seeds "${SEED_LIST[@]}" "${sched[@]}" \
+"$PY" tools/benchmark_learning.py --task seg --reuse --jobs "$JOBS" $(stop_after) --seeds "${SEED_LIST[@]}" "${sched[@]}" \
     --work-root "$SEG_ROOT" --out "$OUT/benchmarks/learning_seg_bundled"
 
 printf '\n[benchmark 3/5] detection plugins, seeds %s\n' "${SEED_LIST[*]}"
-"$PY" tools/benchmark_learning.py --task det --reuse --jobs "$JOBS" --seeds "${SEED_LIST[@]}" "${det_sched[@]}" \
+"$PY" tools/benchmark_learning.py --task det --reuse --jobs "$JOBS" $(stop_after) --seeds "${SEED_LIST[@]}" "${det_sched[@]}" \
     --work-root "$DET_ROOT" --out "$OUT/benchmarks/learning_det_bundled"
 
 # RTMDet (CSPNeXt, with and without CBAM through attnplug.WithPlugins) keeps its own recipe
 # (AdamW, its pipelines): the Faster R-CNN schedule overlay above would replace it.
 printf '\n[benchmark 3b/5] RTMDet (CSPNeXt) with WithPlugins, seeds %s\n' "${SEED_LIST[*]}"
-"$PY" tools/benchmark_learning.py --task det --reuse --jobs "$JOBS" --seeds "${SEED_LIST[@]}" \
+"$PY" tools/benchmark_learning.py --task det --reuse --jobs "$JOBS" $(stop_after) --seeds "${SEED_LIST[@]}" \
     ${ITERS:+--iters "$ITERS"} --work-root "$DET_ROOT" --out "$OUT/benchmarks/learning_rtmdet_bundled" \
     --configs "${RTMDET_CONFIGS[@]}"
 
@@ -89,7 +100,7 @@ printf '\n[benchmark 3b/5] RTMDet (CSPNeXt) with WithPlugins, seeds %s\n' "${SEE
 printf '\n[benchmark 3c/5] placement sweep (CBAM, SE x stages x positions), seeds %s\n' "${SEED_LIST[*]}"
 "$PY" tools/sweep.py configs/fcn/fcn_r18-w32-d8_1xb4-300iter_cityscapes-bundled-128x256.py \
     --modules CBAM SqueezeExcitation --stages 0011 1111 --positions after_conv2 after_stage \
-    --seeds "${SEED_LIST[@]}" ${sweep_sched[@]+"${sweep_sched[@]}"} --jobs "$JOBS" --reuse \
+    --seeds "${SEED_LIST[@]}" ${sweep_sched[@]+"${sweep_sched[@]}"} --jobs "$JOBS" --reuse $(stop_after) \
     --config-dir "$SWEEP_DIR" --work-root work_dirs/sweep_fcn_cbam_se \
     --out-dir "$OUT/leaderboard/sweep-fcn-r18-cbam-se-cityscapes-bundled"
 

@@ -60,7 +60,12 @@ def parse_args(argv=None):
                    help='runs at a time, each with cores // jobs threads (default: 1)')
     p.add_argument('--list', action='store_true',
                    help='print the configs that would run, one per line, and exit')
+    p.add_argument('--stop-after', type=float, default=None, metavar='MINUTES',
+                   help='start no new run after this many minutes (runs in flight finish; the '
+                   'rest are listed as not started, and a later call with --reuse goes on)')
     args = p.parse_args(argv)
+    if args.stop_after is not None and args.stop_after < 0:
+        p.error('--stop-after must be >= 0 minutes')
     if args.jobs < 1:
         p.error('--jobs must be >= 1')
     if args.iters is not None and args.iters < 1:
@@ -94,7 +99,7 @@ def main(argv=None):
     rows = learning.run_all(args.configs, args.seeds, args.work_root, schedule=args.schedule,
                             iters=args.iters, cfg_options=args.cfg_options, reuse=args.reuse,
                             deterministic=not args.no_deterministic, jobs=args.jobs,
-                            records=args.records)
+                            records=args.records, start_by=learning.start_by(args.stop_after))
     schedule = (f'{args.iters} iterations for every config (--iters: a smoke run)' if args.iters
                 else args.schedule or "each config's own")
     header = reporting.run_header(
@@ -106,7 +111,7 @@ def main(argv=None):
     print(f'wrote {args.out}.md and .csv, and the rows under {osp.relpath(args.records)}/; '
           f'summarise with: python tools/leaderboard.py {osp.relpath(args.records)}/*/ '
           '--out-dir DIR')
-    return 0 if not any(r.get('error') for r in rows) else 1
+    return learning.exit_status(rows)
 
 
 if __name__ == '__main__':

@@ -54,7 +54,12 @@ def parse_args(argv=None):
                    help='skip a run whose row is already under <out-dir>/runs/')
     p.add_argument('--dry-run', action='store_true',
                    help='write the configs, load and build each, run nothing')
+    p.add_argument('--stop-after', type=float, default=None, metavar='MINUTES',
+                   help='start no new run after this many minutes (runs in flight finish; the '
+                   'rest are listed as not started, and a later call with --reuse goes on)')
     args = p.parse_args(argv)
+    if args.stop_after is not None and args.stop_after < 0:
+        p.error('--stop-after must be >= 0 minutes')
     if not args.positions and not args.after:
         p.error('give --positions and/or --after')
     base = osp.splitext(osp.basename(args.base_config))[0]
@@ -88,7 +93,8 @@ def main(argv=None):
     records = osp.join(args.out_dir, 'runs')
     rows = learning.run_all(configs, args.seeds, args.work_root, schedule=args.schedule,
                             iters=args.iters, baseline=args.base_config, jobs=args.jobs,
-                            records=records, reuse=args.reuse)
+                            records=records, reuse=args.reuse,
+                            start_by=learning.start_by(args.stop_after))
     header = reporting.run_header(
         reporting.command_line('tools/sweep.py', raw), 'cpu', started,
         seeds=' '.join(map(str, args.seeds)),
@@ -106,4 +112,7 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    result = main()
+    if result and isinstance(result[0], dict):  # not a --dry-run
+        from attnplug.analysis.learning import exit_status
+        sys.exit(exit_status(result))

@@ -41,8 +41,8 @@ DEFAULT_GLOBS = {'seg': 'configs/*/*cityscapes-bundled*.py',
 
 __all__ = ['CUE_CLASSES', 'DEFAULT_GLOBS', 'rel', 'baseline_of', 'default_configs',
            'schedule_tag', 'scheduled_name', 'write_scheduled_config', 'schedule_options',
-           'per_class_iou', 'load_record', 'record_path', 'run_one', 'run_all', 'cost_summary',
-           'cost_report']
+           'per_class_iou', 'load_record', 'record_path', 'run_one', 'run_all', 'start_by',
+           'exit_status', 'cost_summary', 'cost_report']
 
 
 def rel(path: str) -> str:
@@ -200,13 +200,17 @@ def run_one(config: str, seed: int, work_root: str, schedule: Optional[str] = No
             iters: Optional[int] = None, cfg_options: Sequence[str] = (),
             reuse: bool = False, deterministic: bool = True,
             baseline: Optional[str] = None, records: Optional[str] = None,
-            threads: Optional[int] = None) -> Dict[str, Any]:
+            threads: Optional[int] = None, start_by: Optional[float] = None
+            ) -> Dict[str, Any]:
     """Train and test ``config`` (repository-relative) with ``seed``; returns the run's row
     (also written to ``<work dir>/run.json``). ``baseline``: the baseline config (default:
     :func:`baseline_of`). ``records``: a folder that keeps a copy of every finished run's row
     as ``<records>/<name>/seed<k>.json`` (:func:`record_path`), so that the run outlives its
     work dir. ``reuse``: return the row of a finished run instead of running it again, from the
-    work dir or else from ``records``. ``threads``: the subprocesses' thread count."""
+    work dir or else from ``records``. ``threads``: the subprocesses' thread count.
+    ``start_by``: a time (``time.time()``) after which a run that is not reused is not started:
+    its row then says so (``skipped``, ``error``), so that a benchmark finished over several
+    sittings can stop between runs instead of being killed in one."""
     name = scheduled_name(config, schedule)
     base = rel(baseline) if baseline else baseline_of(config)
     work = osp.join(work_root, name, f'seed{seed}')
@@ -226,6 +230,10 @@ def run_one(config: str, seed: int, work_root: str, schedule: Optional[str] = No
         old = _finished(work, records and record_path(records, name, seed), row)
         if old is not None:
             return old
+    if start_by is not None and time.time() > start_by:
+        row.update(skipped=True, error='not started: the time to start runs had passed '
+                   '(--stop-after)')
+        return row
     rc, cpu, wall = _run_tool(['tools/train.py', train_config, '--work-dir', work, *cfg_opts],
                               osp.join(work, 'train.log'), threads)
     row.update(train_cpu_s=cpu, train_wall_s=wall)
@@ -333,13 +341,33 @@ def run_all(configs: Sequence[str], seeds: Sequence[int], work_root: str, jobs: 
         return list(pool.map(one, range(len(grid))))
 
 
+def start_by(stop_after_minutes: Optional[float]) -> Optional[float]:
+    """The ``start_by`` time of :func:`run_one` for a ``--stop-after MINUTES`` option."""
+    return None if stop_after_minutes is None else time.time() + 60 * stop_after_minutes
+
+
+def exit_status(rows: Sequence[Dict[str, Any]]) -> int:
+    """A benchmark tool's exit status: 1 when a run failed, 0 otherwise. Runs left unstarted by
+    ``--stop-after`` are not failures: they are listed and the next sitting makes them. Says
+    how many were left."""
+    skipped = [r for r in rows if r.get('skipped')]
+    if skipped:
+        print(f'{len(skipped)} of {len(rows)} runs not started (--stop-after); run the same '
+              'command with --reuse to go on', file=sys.stderr)
+    return 1 if any(r.get('error') and not r.get('skipped') for r in rows) else 0
+
+
 RUN_FIELDS = ['name', 'seed', 'config', 'baseline_name', 'schedule', 'iters', 'train_cpu_s',
               'test_cpu_s', 'work_dir', 'error']
 
 
 def report(rows: List[Dict[str, Any]], out: str, header: Dict[str, str]) -> None:
-    """``<out>.csv`` (one row per run: every metric, the CPU times) and ``<out>.md``."""
+    """``<out>.csv`` (one row per run: every metric, the CPU times) and ``<out>.md``. Runs
+    that ``--stop-after`` left unstarted are not rows: the markdown names them below the
+    table."""
     from . import reporting
+    skipped = [r for r in rows if r.get('skipped')]
+    rows = [r for r in rows if not r.get('skipped')]
     metric_keys = sorted({k for r in rows for k in (r.get('metrics') or {})} |
                          {k for r in rows for k in (r.get('extra_metrics') or {})})
     flat = []
@@ -366,6 +394,9 @@ def report(rows: List[Dict[str, Any]], out: str, header: Dict[str, str]) -> None
               '' if r.get('test_cpu_s') is None else f'{r["test_cpu_s"]:.0f}'] for r in flat]
     lines += reporting.markdown_table(['config', 'seed'] + shown + ['train CPU s', 'test CPU s'],
                                       table)
+    if skipped:
+        lines += ['', f'Not started in this sitting (`--stop-after`, {len(skipped)}): '
+                  + ', '.join(f'{r["name"]} seed {r["seed"]}' for r in skipped) + '.']
     reporting.write_text(out + '.md', lines)
 
 

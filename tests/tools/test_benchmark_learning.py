@@ -11,7 +11,7 @@ import threading
 import pytest
 from mmengine.config import Config
 
-from attnplug.analysis import learning
+from attnplug.analysis import learning, reporting
 from attnplug.testing import repo_script
 
 FCN = 'configs/fcn/fcn_r18-w32-d8_1xb4-300iter_cityscapes-bundled-128x256.py'
@@ -235,6 +235,44 @@ def test_a_recorded_run_is_reused_and_a_different_one_is_not(monkeypatch, tmp_pa
     # a failed run leaves no record behind
     assert sorted(os.listdir(records)) == [row['name']]
     assert os.listdir(records / row['name']) == ['seed1.json']
+
+
+def test_stop_after_starts_no_new_run_but_reuses_finished_ones(monkeypatch, tmp_path, capsys):
+    """--stop-after: once its time has passed a run is not started (its row says so and the
+    tool does not fail), a finished run is still reused, and a failed run still fails."""
+    records = tmp_path / 'runs'
+    row = _record()
+    path = learning.record_path(str(records), row['name'], 1)
+    os.makedirs(os.path.dirname(path))
+    with open(path, 'w') as f:
+        json.dump(row, f)
+    ran = []
+
+    def fake_tool(args, log, threads=None):
+        ran.append(args[0])
+        with open(log, 'w') as f:
+            f.write('boom\n')
+        return 1, 0.0, 0.0
+
+    monkeypatch.setattr(learning, '_run_tool', fake_tool)
+    rows = learning.run_all([FCN], [1, 2], str(tmp_path / 'wd'), schedule=SEG_SCHEDULE,
+                            reuse=True, records=str(records), start_by=learning.start_by(0))
+    assert rows[0]['metrics'] == row['metrics'] and not rows[0].get('skipped')
+    assert rows[1]['skipped'] and rows[1]['error'].startswith('not started') and not ran
+    assert learning.exit_status(rows) == 0
+    assert '1 of 2 runs not started' in capsys.readouterr().err
+    assert not os.path.exists(learning.record_path(str(records), row['name'], 2))
+    learning.report(rows, str(tmp_path / 'table'), {'date': 'd'})
+    table, _ = reporting.read_csv(str(tmp_path / 'table.csv'))
+    assert [r['seed'] for r in table] == ['1']  # the unstarted run is not a row
+    assert f'(`--stop-after`, 1): {row["name"]} seed 2.' in (tmp_path / 'table.md').read_text()
+    # with time left the run is made (and its failure is the tool's failure)
+    rows = learning.run_all([FCN], [2], str(tmp_path / 'wd'), schedule=SEG_SCHEDULE,
+                            reuse=True, records=str(records), start_by=learning.start_by(60))
+    assert ran == ['tools/train.py'] and learning.exit_status(rows) == 1
+    tool = repo_script('tools/benchmark_learning.py')
+    with pytest.raises(SystemExit):
+        tool.parse_args(['--stop-after', '-1'])
 
 
 def test_leaderboard_from_committed_records(tmp_path):
