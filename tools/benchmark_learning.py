@@ -106,7 +106,8 @@ def main(argv=None):
         reporting.command_line('tools/benchmark_learning.py', raw), 'cpu', started,
         schedule=schedule, seeds=' '.join(map(str, args.seeds)),
         jobs=f'{args.jobs} run(s) at a time',
-        wall_time_of_the_whole_run=f'{(time.time() - t0) / 60:.1f} min')
+        runs=learning.sitting(rows),
+        wall_time_of_this_sitting=f'{(time.time() - t0) / 60:.1f} min')
     learning.report(rows, args.out, header)
     print(f'wrote {args.out}.md and .csv, and the rows under {osp.relpath(args.records)}/; '
           f'summarise with: python tools/leaderboard.py {osp.relpath(args.records)}/*/ '

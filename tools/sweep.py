@@ -98,7 +98,8 @@ def main(argv=None):
     header = reporting.run_header(
         reporting.command_line('tools/sweep.py', raw), 'cpu', started,
         seeds=' '.join(map(str, args.seeds)),
-        wall_time_of_the_whole_run=f'{(time.time() - t0) / 60:.1f} min')
+        runs=learning.sitting(rows),
+        wall_time_of_this_sitting=f'{(time.time() - t0) / 60:.1f} min')
     learning.report(rows, osp.join(args.out_dir, 'runs'), header)
     from attnplug.analysis import leaderboard as lb
     runs = lb.collect_runs([learning.record_path(records, r['name'], r['seed']) for r in rows

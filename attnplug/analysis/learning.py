@@ -42,7 +42,7 @@ DEFAULT_GLOBS = {'seg': 'configs/*/*cityscapes-bundled*.py',
 __all__ = ['CUE_CLASSES', 'DEFAULT_GLOBS', 'rel', 'baseline_of', 'default_configs',
            'schedule_tag', 'scheduled_name', 'write_scheduled_config', 'schedule_options',
            'per_class_iou', 'load_record', 'record_path', 'run_one', 'run_all', 'start_by',
-           'exit_status', 'cost_summary', 'cost_report']
+           'sitting', 'exit_status', 'cost_summary', 'cost_report']
 
 
 def rel(path: str) -> str:
@@ -308,7 +308,7 @@ def _finished(work: str, record: Optional[str], row: Dict[str, Any]
         same = all(old.get(k) == row[k] for k in ('config', 'seed', 'schedule', 'iters'))
         if same and not old.get('error') and old.get('metrics'):
             print(f'  reusing {rel(path)}', file=sys.stderr, flush=True)
-            return old
+            return dict(old, reused=True)
     return None
 
 
@@ -344,6 +344,15 @@ def run_all(configs: Sequence[str], seeds: Sequence[int], work_root: str, jobs: 
 def start_by(stop_after_minutes: Optional[float]) -> Optional[float]:
     """The ``start_by`` time of :func:`run_one` for a ``--stop-after MINUTES`` option."""
     return None if stop_after_minutes is None else time.time() + 60 * stop_after_minutes
+
+
+def sitting(rows: Sequence[Dict[str, Any]]) -> str:
+    """What one call of a benchmark tool did with its grid: runs made, reused (from an
+    earlier sitting's committed row or work dir) and not started (``--stop-after``)."""
+    reused = sum(1 for r in rows if r.get('reused'))
+    skipped = sum(1 for r in rows if r.get('skipped'))
+    return (f'{len(rows) - reused - skipped} made, {reused} reused from earlier sittings, '
+            f'{skipped} not started')
 
 
 def exit_status(rows: Sequence[Dict[str, Any]]) -> int:

@@ -261,6 +261,7 @@ def test_stop_after_starts_no_new_run_but_reuses_finished_ones(monkeypatch, tmp_
     assert rows[1]['skipped'] and rows[1]['error'].startswith('not started') and not ran
     assert learning.exit_status(rows) == 0
     assert '1 of 2 runs not started' in capsys.readouterr().err
+    assert learning.sitting(rows) == '0 made, 1 reused from earlier sittings, 1 not started'
     assert not os.path.exists(learning.record_path(str(records), row['name'], 2))
     learning.report(rows, str(tmp_path / 'table'), {'date': 'd'})
     table, _ = reporting.read_csv(str(tmp_path / 'table.csv'))
@@ -270,6 +271,7 @@ def test_stop_after_starts_no_new_run_but_reuses_finished_ones(monkeypatch, tmp_
     rows = learning.run_all([FCN], [2], str(tmp_path / 'wd'), schedule=SEG_SCHEDULE,
                             reuse=True, records=str(records), start_by=learning.start_by(60))
     assert ran == ['tools/train.py'] and learning.exit_status(rows) == 1
+    assert learning.sitting(rows) == '1 made, 0 reused from earlier sittings, 0 not started'
     tool = repo_script('tools/benchmark_learning.py')
     with pytest.raises(SystemExit):
         tool.parse_args(['--stop-after', '-1'])
