@@ -127,3 +127,34 @@ def test_leaderboards_agree_with_their_committed_run_rows():
                     assert math.isclose(float(old), now, rel_tol=1e-9, abs_tol=1e-12), \
                         (csv_path, row['name'], key, old, now)
             assert row['baseline_status'] == new['baseline_status'], row['name']
+
+
+def _relative_links(text: str):
+    """The targets of the markdown links in ``text`` that point into the repository (code
+    blocks left out): no scheme, no bare anchor."""
+    text = re.sub(r'```.*?```', '', text, flags=re.S)
+    for target in re.findall(r'\]\(([^)\s]+)\)', text):
+        if not re.match(r'^[a-z][a-z0-9+.-]*:', target) and not target.startswith('#'):
+            yield target.split('#')[0]
+
+
+def test_every_relative_link_in_the_docs_resolves():
+    """A leaderboard, table or config a doc links to exists in the repository (``/x`` from the
+    root, anything else from the doc's folder)."""
+    import os.path as osp
+    broken = []
+    for doc in doc_blocks.doc_files():
+        with open(doc) as f:
+            text = f.read()
+        for target in _relative_links(text):
+            path = osp.join(doc_blocks.ROOT, target.lstrip('/')) if target.startswith('/') \
+                else osp.join(osp.dirname(doc), target)
+            if not osp.exists(path):
+                broken.append(f'{osp.relpath(doc, doc_blocks.ROOT)}: {target}')
+    assert not broken, 'links to nothing:\n' + '\n'.join(broken)
+
+
+def test_the_link_check_sees_a_broken_link():
+    links = list(_relative_links('[a](x.md#s) [b](https://x.org) [c](#top) [d](/docs/y.csv)\n'
+                                 '```\n[e](not-a-link.md)\n```'))
+    assert links == ['x.md', '/docs/y.csv']
