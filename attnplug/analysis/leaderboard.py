@@ -40,7 +40,8 @@ from .learning import load_record, write_scheduled_config
 
 __all__ = ['METRIC_KEYS', 'LEARNED_THRESHOLDS', 'collect_runs', 'group_runs', 'recompute',
            'csv_rows', 'summary', 'welch_interval', 'learned', 'compare', 'load_published',
-           'write', 'render_markdown', 'render_plot', 'write_model_index', 'short_labels']
+           'write', 'metric_format', 'delta_text', 'leaderboard_table', 'render_markdown',
+           'render_plot', 'write_model_index', 'short_labels']
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 METRIC_KEYS = ('mIoU', 'coco/bbox_mAP', 'coco/segm_mAP', 'pascal_voc/mAP', 'bbox_mAP', 'mAP',
@@ -458,7 +459,8 @@ def _flag(v) -> Optional[bool]:
     return {'True': True, 'False': False}.get(v) if isinstance(v, str) else v
 
 
-def _digits(metric: str) -> str:
+def metric_format(metric: str) -> str:
+    """The format of ``metric``'s values in the tables: 3 decimals for a mAP, else 2."""
     return '{:.3f}' if metric.endswith('mAP') else '{:.2f}'
 
 
@@ -470,32 +472,35 @@ def _order(measured: List[Dict], metric: str) -> List[Dict]:
     return sorted(measured, key=lambda r: -float(r[f'{metric}_mean'] or -1e9))
 
 
+def delta_text(r: Dict, metric: str) -> str:
+    """A measured CSV row's difference to its baseline on ``metric``, as the tables show it:
+    ``**+1.20** [0.30, 2.10]`` (the 95% interval excludes 0), ``+0.40 [-0.50, 1.30] *n.s.*``,
+    or why there is none (``baseline``, not compared, no interval)."""
+    fmt = metric_format(metric)
+    if r['baseline_status'].startswith('is baseline'):
+        return 'baseline'
+    if r['baseline_status'].startswith('not learned'):
+        return 'not compared (baseline did not learn)'
+    if r.get(f'{metric}_diff') in (None, ''):
+        return '—' if r['baseline_status'] in ('none', 'missing') else 'n.s. (no interval)'
+    d = fmt.replace(':', ':+').format(float(r[f'{metric}_diff']))
+    if r.get(f'{metric}_ci_lo') in (None, ''):
+        return f'{d}, *n.s.* (no interval: n < 2)'
+    ci = f'[{fmt.format(float(r[f"{metric}_ci_lo"]))}, {fmt.format(float(r[f"{metric}_ci_hi"]))}]'
+    return f'**{d}** {ci}' if _flag(r[f'{metric}_significant']) else f'{d} {ci} *n.s.*'
+
+
 def leaderboard_table(rows: List[Dict], metric: str) -> List[str]:
     """The main table of measured CSV rows (strings, as :func:`reporting.read_csv` gives),
     ordered by :func:`_order`."""
-    fmt = _digits(metric)
+    fmt = metric_format(metric)
     cols = ['model', 'n', f'{metric} (mean ± std)', 'Δ vs baseline [95% CI]', 'params (M)',
             'GFLOPs', 'input', 'CPU ms/img', '× baseline time', 'infer. mem (MiB)']
     table = []
     for r in _order(rows, metric):
         mean, std = r.get(f'{metric}_mean'), r.get(f'{metric}_std')
         value = _num(mean, fmt) + (f' ± {_num(std, fmt)}' if std not in (None, '') else '')
-        if r['baseline_status'].startswith('is baseline'):
-            delta = 'baseline'
-        elif r['baseline_status'].startswith('not learned'):
-            delta = 'not compared (baseline did not learn)'
-        elif r.get(f'{metric}_diff') in (None, ''):
-            delta = '—' if r['baseline_status'] in ('none', 'missing') else 'n.s. (no interval)'
-        else:
-            d = fmt.replace(':', ':+').format(float(r[f'{metric}_diff']))
-            if r.get(f'{metric}_ci_lo') in (None, ''):
-                delta = f'{d}, *n.s.* (no interval: n < 2)'
-            else:
-                ci = f'[{fmt.format(float(r[f"{metric}_ci_lo"]))}, ' \
-                     f'{fmt.format(float(r[f"{metric}_ci_hi"]))}]'
-                delta = f'**{d}** {ci}' if _flag(r[f'{metric}_significant']) else \
-                    f'{d} {ci} *n.s.*'
-        table.append([r['name'], r['n'], value, delta, _num(r.get('params_m')),
+        table.append([r['name'], r['n'], value, delta_text(r, metric), _num(r.get('params_m')),
                       _num(r.get('gflops')), r.get('input_shape') or '—',
                       _num(r.get('ms_per_img'), '{:.0f}'), _num(r.get('time_x_baseline')),
                       _num(r.get('infer_memory_mib'), '{:.0f}')])
@@ -508,7 +513,7 @@ def render_markdown(csv_path: str, title: str = 'Leaderboard') -> List[str]:
     metric = header.get('metric', '')
     measured = [r for r in rows if r['kind'] == 'measured']
     published = [r for r in rows if r['kind'] == 'published']
-    fmt = _digits(metric)
+    fmt = metric_format(metric)
     lines = [f'# {title}', '', '<!-- Written by tools/leaderboard.py from leaderboard.csv; '
              'rerun it rather than editing. -->', '']
     lines += reporting.header_markdown(header)
@@ -548,7 +553,7 @@ def render_markdown(csv_path: str, title: str = 'Leaderboard') -> List[str]:
         for r in order:
             cells = [r['name']]
             for m in others:
-                f = _digits(m)
+                f = metric_format(m)
                 cell = _num(r.get(f'{m}_mean'), f)
                 if r.get(f'{m}_std') not in (None, ''):
                     cell += f' ± {_num(r[f"{m}_std"], f)}'

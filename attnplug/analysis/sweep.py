@@ -166,11 +166,10 @@ def grid_table(rows: List[Dict[str, str]], metric: str) -> List[str]:
     each cell the mean over seeds and its difference to the base with the 95% interval,
     **bold** where the interval excludes 0 and *n.s.* where it contains 0."""
     from . import reporting
-    from .leaderboard import _digits, _flag
-    spec = _digits(metric)[2:-1]  # '.2f', or '.3f' for a mAP
+    from .leaderboard import delta_text, metric_format
 
-    def num(v, sign=''):
-        return format(float(v), sign + spec)
+    def num(v):
+        return metric_format(metric).format(float(v))
 
     base = [r for r in rows if r['baseline_status'].startswith('is baseline')]
     if len(base) != 1:
@@ -188,17 +187,7 @@ def grid_table(rows: List[Dict[str, str]], metric: str) -> List[str]:
         column = f'{point["kind"]}={point["value"]}'
         lines += [line] if line not in lines else []
         columns += [column] if column not in columns else []
-        diff, lo = r.get(f'{metric}_diff'), r.get(f'{metric}_ci_lo')
-        if diff in (None, ''):
-            delta = 'not compared: the base did not learn' \
-                if r['baseline_status'].startswith('not learned') else 'no Δ'
-        elif lo in (None, ''):
-            delta = f'{num(diff, "+")}, *n.s.*: n < 2'
-        elif _flag(r[f'{metric}_significant']):
-            delta = f'**{num(diff, "+")}** [{num(lo)}, {num(r[f"{metric}_ci_hi"])}]'
-        else:
-            delta = f'{num(diff, "+")} [{num(lo)}, {num(r[f"{metric}_ci_hi"])}] *n.s.*'
-        cells[line, column] = f'{num(r[f"{metric}_mean"])} ({delta})'
+        cells[line, column] = f'{num(r[f"{metric}_mean"])} ({delta_text(r, metric)})'
     table = [list(ln) + [cells.get((ln, c), '—') for c in columns] for ln in lines]
     b = base[0]
     std = b.get(f'{metric}_std')
