@@ -205,7 +205,9 @@ def _record(config=FCN, seed=1, schedule=SEG_SCHEDULE, **extra):
     return row
 
 
-def test_a_recorded_run_is_reused_and_a_different_one_is_not(monkeypatch, tmp_path):
+def _recorded_run_and_failing_training(monkeypatch, tmp_path):
+    """A committed row for FCN seed 1 under ``tmp_path/runs``, and ``_run_tool`` replaced by a
+    training that fails (the run reports the error); returns (records, row, tools called)."""
     records = tmp_path / 'runs'
     row = _record()
     path = learning.record_path(str(records), row['name'], 1)
@@ -221,6 +223,11 @@ def test_a_recorded_run_is_reused_and_a_different_one_is_not(monkeypatch, tmp_pa
         return 1, 0.0, 0.0  # a failed training: the run reports the error
 
     monkeypatch.setattr(learning, '_run_tool', fake_tool)
+    return records, row, ran
+
+
+def test_a_recorded_run_is_reused_and_a_different_one_is_not(monkeypatch, tmp_path):
+    records, row, ran = _recorded_run_and_failing_training(monkeypatch, tmp_path)
     got = learning.run_one(FCN, 1, str(tmp_path / 'wd'), schedule=SEG_SCHEDULE, reuse=True,
                            records=str(records))
     assert got['metrics'] == row['metrics'] and not ran
@@ -240,21 +247,7 @@ def test_a_recorded_run_is_reused_and_a_different_one_is_not(monkeypatch, tmp_pa
 def test_stop_after_starts_no_new_run_but_reuses_finished_ones(monkeypatch, tmp_path, capsys):
     """--stop-after: once its time has passed a run is not started (its row says so and the
     tool does not fail), a finished run is still reused, and a failed run still fails."""
-    records = tmp_path / 'runs'
-    row = _record()
-    path = learning.record_path(str(records), row['name'], 1)
-    os.makedirs(os.path.dirname(path))
-    with open(path, 'w') as f:
-        json.dump(row, f)
-    ran = []
-
-    def fake_tool(args, log, threads=None):
-        ran.append(args[0])
-        with open(log, 'w') as f:
-            f.write('boom\n')
-        return 1, 0.0, 0.0
-
-    monkeypatch.setattr(learning, '_run_tool', fake_tool)
+    records, row, ran = _recorded_run_and_failing_training(monkeypatch, tmp_path)
     rows = learning.run_all([FCN], [1, 2], str(tmp_path / 'wd'), schedule=SEG_SCHEDULE,
                             reuse=True, records=str(records), start_by=learning.start_by(0))
     assert rows[0]['metrics'] == row['metrics'] and not rows[0].get('skipped')
