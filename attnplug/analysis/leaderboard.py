@@ -312,43 +312,54 @@ def compare(groups: List[Dict[str, Any]], metrics: Sequence[str],
 
 
 # ----------------------------------------------------------------------------- measuring
-def measure_cost(config: str, checkpoint: Optional[str], shape, device: str = 'cpu'
-                 ) -> Dict[str, Any]:
-    """Params, FLOPs (attention counted), CPU time per ``test_step`` at batch 1, peak
-    inference memory. CPU time (``time.process_time``) on CPU, with one torch thread: the
-    CPU time of several threads also counts their spin-waiting, which grows with the load of a
-    shared machine. Synchronised wall time on CUDA.
+def measure_costs(models: Sequence[Tuple[str, Optional[str]]], shape, device: str = 'cpu',
+                  rounds: int = 5) -> List[Dict[str, Any]]:
+    """Params, FLOPs (attention counted), time per ``test_step`` at batch 1 and peak inference
+    memory of each ``(config, checkpoint)``, in order.
+
+    Time is CPU time (``time.process_time``) on CPU, with one torch thread: the CPU time of
+    several threads also counts their spin-waiting, which grows with the load of a shared
+    machine. Synchronised wall time on CUDA. All the models are built first and timed in
+    interleaved rounds (:func:`~attnplug.analysis.profiling.measure_interleaved`): on a
+    machine whose load drifts (two hyper-threads of one core, shared with other work), the
+    configs of one leaderboard then meet the same load, and their ratios stay comparable.
     """
     import torch
 
     from .build import build_model, config_scope, dummy_batch, load_config
     from .flops import config_complexity
-    from .profiling import measure_latency, measure_peak_memory
-    flops = config_complexity(config, shape)
-    cfg = load_config(config)
-    model = build_model(cfg, checkpoint, device, drop_auxiliary=True)
-    data = dummy_batch(config_scope(cfg), flops['input_shape'])
+    from .profiling import measure_interleaved, measure_peak_memory
 
-    def call():
-        with torch.no_grad():
-            model.test_step(data)
+    def test_call(model, data):
+        def call():
+            with torch.no_grad():
+                model.test_step(data)
+        return call
 
+    static, calls = [], {}
+    for i, (config, checkpoint) in enumerate(models):
+        flops = config_complexity(config, shape)
+        cfg = load_config(config)
+        model = build_model(cfg, checkpoint, device, drop_auxiliary=True)
+        calls[i] = test_call(model, dummy_batch(config_scope(cfg), flops['input_shape']))
+        static.append({
+            'params_m': flops['params'] / 1e6,
+            'gflops': flops['flops'] / 1e9,
+            'gflops_stock_mmengine': flops['flops_stock_mmengine'] / 1e9,
+            'input_shape': 'x'.join(map(str, flops['input_shape'])),
+        })
     clock = 'wall' if device.startswith('cuda') else 'cpu'
     threads = torch.get_num_threads()
     if clock == 'cpu':
         torch.set_num_threads(1)
     try:
-        lat = measure_latency(call, device, warmup=2, repeat=5, max_first_s=60, clock=clock)
+        lat = measure_interleaved(calls, device, warmup=2, rounds=rounds, max_first_s=60,
+                                  clock=clock)
     finally:
         torch.set_num_threads(threads)
-    return {
-        'params_m': flops['params'] / 1e6,
-        'gflops': flops['flops'] / 1e9,
-        'gflops_stock_mmengine': flops['flops_stock_mmengine'] / 1e9,
-        'input_shape': 'x'.join(map(str, flops['input_shape'])),
-        'ms_per_img': lat['median_ms'],
-        'infer_memory_mib': measure_peak_memory(call, device),
-    }
+    return [dict(static[i], ms_per_img=lat[i]['median_ms'],
+                 infer_memory_mib=measure_peak_memory(calls[i], device))
+            for i in range(len(static))]
 
 
 # ----------------------------------------------------------------------------- the CSV
@@ -430,15 +441,18 @@ def write(runs: List[Dict[str, Any]], out_dir: str, command: str, metric: Option
     ``.png``, ``metafile.yml`` and ``model-index.yml`` into ``out_dir``. Returns the groups."""
     started = reporting.now()
     groups, metrics = recompute(runs, metric, baseline, thresholds)
-    for g in groups:
-        g['cost'] = measure_cost(g['runs'][0]['dumped_config'] or g['config'],
-                                 g['runs'][0]['checkpoint'], shape, device) if do_measure else {}
+    costs = measure_costs([(g['runs'][0]['dumped_config'] or g['config'],
+                            g['runs'][0]['checkpoint']) for g in groups], shape, device) \
+        if do_measure else [{} for _ in groups]
+    for g, cost in zip(groups, costs):
+        g['cost'] = cost
     rows, fields = _csv_rows(groups, metrics, published)
     clock = 'synchronised wall time (CUDA)' if device.startswith('cuda') else \
         'CPU time of the process (time.process_time) with one torch thread'
     header = reporting.run_header(
         command, device, started, metric=metrics[0] if metrics else '',
-        time=f'median {clock} of model.test_step, batch 1, after 2 warm-up calls',
+        time=f'median {clock} of model.test_step, batch 1, after 2 warm-up calls; the '
+             'configs timed in 5 interleaved rounds',
         learned='; '.join(f'{k} > {v:g}' for k, v in
                           (LEARNED_THRESHOLDS if thresholds is None else thresholds).items()))
     csv_path = reporting.write_csv(osp.join(out_dir, 'leaderboard.csv'), rows, fields, header)

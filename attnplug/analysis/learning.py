@@ -41,8 +41,8 @@ DEFAULT_GLOBS = {'seg': 'configs/*/*cityscapes-bundled*.py',
 
 __all__ = ['CUE_CLASSES', 'DEFAULT_GLOBS', 'rel', 'baseline_of', 'default_configs',
            'schedule_tag', 'scheduled_name', 'write_scheduled_config', 'schedule_options',
-           'per_class_iou', 'load_record', 'record_path', 'run_one', 'run_all', 'start_by',
-           'sitting', 'exit_status', 'cost_summary', 'cost_report']
+           'missing_data', 'per_class_iou', 'load_record', 'record_path', 'run_one',
+           'run_all', 'start_by', 'sitting', 'exit_status', 'cost_summary', 'cost_report']
 
 
 def rel(path: str) -> str:
@@ -134,6 +134,34 @@ def schedule_options(config: str, iters: Optional[int]) -> List[str]:
         for j, milestone in enumerate(sched.get('milestones') or []):
             opts.append(f'param_scheduler.{i}.milestones.{j}={max(1, round(milestone * scale))}')
     return opts
+
+
+def missing_data(config: str, cfg_options: Sequence[str] = ()) -> Optional[str]:
+    """Why ``config`` (with the ``--cfg-options`` strings ``cfg_options`` applied, as the stock
+    tools apply them) cannot train here, or None: the first ``data_root`` of its train, val
+    and test dataloaders (through dataset wrappers) that is not a folder, relative to the
+    repository root as the stock tools run. A fresh clone has no ``data/`` until
+    ``data/generate.py`` writes it; without this check every run of a benchmark would start a
+    training only to fail inside mmengine's dataset scan."""
+    import argparse
+
+    from mmengine.config import Config, DictAction
+    cfg = Config.fromfile(osp.join(ROOT, config))
+    if cfg_options:
+        options = argparse.Namespace()
+        DictAction([], 'options')(None, options, list(cfg_options))
+        cfg.merge_from_dict(options.options)
+    for split in ('train', 'val', 'test'):
+        dataset, key = (cfg.get(f'{split}_dataloader') or {}).get('dataset'), \
+            f'{split}_dataloader.dataset'
+        while isinstance(dataset, dict) and 'data_root' not in dataset and \
+                isinstance(dataset.get('dataset'), dict):
+            dataset, key = dataset['dataset'], key + '.dataset'
+        root = dataset.get('data_root') if isinstance(dataset, dict) else None
+        if root and not osp.isdir(osp.join(ROOT, root)):
+            return (f'{rel(config)}: {key}.data_root {root!r} is not a folder under {ROOT}; '
+                    'the bundled data is made by: python data/generate.py --root data')
+    return None
 
 
 def per_class_iou(log_path: str) -> Dict[str, float]:
@@ -234,6 +262,11 @@ def run_one(config: str, seed: int, work_root: str, schedule: Optional[str] = No
         row.update(skipped=True, error='not started: the time to start runs had passed '
                    '(--stop-after)')
         return row
+    with _CONFIG_LOCK:
+        why = missing_data(train_config, opts)
+    if why:
+        row['error'] = f'not started: {why}'
+        return _save(row, work)
     rc, cpu, wall = _run_tool(['tools/train.py', train_config, '--work-dir', work, *cfg_opts],
                               osp.join(work, 'train.log'), threads)
     row.update(train_cpu_s=cpu, train_wall_s=wall)

@@ -174,6 +174,61 @@ def measure_latency(fn: Callable[[], object], device: str = 'cpu', warmup: int =
                 calls=len(times), single=False)
 
 
+def measure_interleaved(fns: Dict[str, Callable[[], object]], device: str = 'cpu',
+                        warmup: int = 1, rounds: int = 5, max_first_s: Optional[float] = None,
+                        clock: str = 'wall') -> Dict[str, Dict[str, object]]:
+    """Time several calls side by side: after their warm-up, each round calls every ``fn``
+    once, in turn, and a call's figure is its median over the rounds.
+
+    On a shared machine the load drifts while a benchmark runs. Timed one after another,
+    the first config can meet an idle machine and the last a busy one; timed in rounds, a
+    drift reaches every call alike, so their ratios hold even when the absolute times move.
+
+    Args:
+        fns: The calls to time, by name (each must do all its work).
+        device (str): 'cpu' or 'cuda[:i]'.
+        warmup (int): Untimed calls of each ``fn`` first (at least the first call is made).
+        rounds (int): Timed calls of each ``fn``.
+        max_first_s (float, optional): A call whose first run takes longer is timed by that
+            run alone and left out of the rounds.
+        clock (str): ``'wall'`` or ``'cpu'``, as for :func:`measure_latency`.
+
+    Returns:
+        dict: per name, ``median_ms``, ``min_ms``, ``calls`` and ``single``, as
+        :func:`measure_latency` gives them.
+    """
+    if clock not in CLOCKS:
+        raise ValueError(f'measure_interleaved: clock={clock!r}; expected one of '
+                         f'{sorted(CLOCKS)}')
+    if rounds < 1:
+        raise ValueError(f'measure_interleaved: rounds={rounds}; expected at least 1')
+    read = CLOCKS[clock]
+    out: Dict[str, Dict[str, object]] = {}
+    times: Dict[str, List[float]] = {}
+    for name, fn in fns.items():
+        t0 = read()
+        fn()
+        _sync(device)
+        first = read() - t0
+        if max_first_s is not None and first > max_first_s:
+            out[name] = dict(median_ms=first * 1e3, min_ms=first * 1e3, calls=1, single=True)
+            continue
+        for _ in range(max(0, warmup - 1)):
+            fn()
+            _sync(device)
+        times[name] = []
+    for _ in range(rounds):
+        for name in times:
+            t0 = read()
+            fns[name]()
+            _sync(device)
+            times[name].append(read() - t0)
+    for name, ts in times.items():
+        out[name] = dict(median_ms=statistics.median(ts) * 1e3, min_ms=min(ts) * 1e3,
+                         calls=len(ts), single=False)
+    return {name: out[name] for name in fns}
+
+
 def measure_peak_memory(fn: Callable[[], object], device: str = 'cpu') -> Optional[float]:
     """Peak memory of one call of ``fn`` above the memory in use before it, in MiB (None
     where it cannot be measured: a CPU without a resettable peak)."""

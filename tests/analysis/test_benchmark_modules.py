@@ -9,8 +9,10 @@ import torch
 import torch.nn as nn
 
 from attnplug.analysis import module_benchmark
+from attnplug.analysis import profiling
 from attnplug.analysis.profiling import (PeakMemoryProbe, cpu_peak_memory_supported,
-                                         measure_latency, measure_peak_memory)
+                                         measure_interleaved, measure_latency,
+                                         measure_peak_memory)
 from attnplug.testing import repo_script
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,6 +64,56 @@ def test_latency_median_and_single_call():
     assert lat['calls'] >= 5 and not lat['single'] and lat['median_ms'] >= lat['min_ms'] > 0
     slow = measure_latency(lambda: __import__('time').sleep(0.05), max_first_s=0.01)
     assert slow['single'] and slow['calls'] == 1
+
+
+class _DriftingMachine:
+    """A fake clock on which a call costs its own work times the machine's load, and the
+    load doubles halfway through: what a neighbour starting a job does to a shared core."""
+
+    def __init__(self, switch_after: int):
+        self.now, self.calls, self.switch_after, self.log = 0.0, 0, switch_after, []
+
+    def clock(self):
+        return self.now
+
+    def work(self, name, cost):
+        def call():
+            self.calls += 1
+            self.log.append(name)
+            self.now += cost * (1 if self.calls <= self.switch_after else 2)
+        return call
+
+
+def test_interleaved_rounds_keep_ratios_under_a_load_drift(monkeypatch):
+    """Timed one after the other, the second call meets the busier machine and looks twice
+    as slow as it is; in interleaved rounds both meet the same drift and keep their 1:1.5
+    ratio. The call order is warm-ups per call, then one call of each per round."""
+    machine = _DriftingMachine(switch_after=8)
+    monkeypatch.setitem(profiling.CLOCKS, 'wall', machine.clock)
+    a, b = machine.work('a', 0.010), machine.work('b', 0.015)
+    seq_a = measure_latency(a, warmup=2, repeat=3, min_time_s=0)['median_ms']
+    seq_b = measure_latency(b, warmup=2, repeat=3, min_time_s=0)['median_ms']
+    assert seq_b / seq_a == pytest.approx(3.0)  # the drift, not the models
+
+    machine = _DriftingMachine(switch_after=12)
+    monkeypatch.setitem(profiling.CLOCKS, 'wall', machine.clock)
+    a, b = machine.work('a', 0.010), machine.work('b', 0.015)
+    lat = measure_interleaved({'a': a, 'b': b}, warmup=2, rounds=5)
+    assert machine.log == ['a', 'a', 'b', 'b'] + ['a', 'b'] * 5
+    assert lat['b']['median_ms'] / lat['a']['median_ms'] == pytest.approx(1.5)
+    assert lat['a']['calls'] == lat['b']['calls'] == 5 and not lat['a']['single']
+    assert list(lat) == ['a', 'b']
+
+
+def test_interleaved_slow_first_call_and_bad_arguments():
+    lat = measure_interleaved({'slow': lambda: time.sleep(0.05), 'fast': lambda: None},
+                              max_first_s=0.01, rounds=2)
+    assert lat['slow']['single'] and lat['slow']['calls'] == 1
+    assert lat['fast']['calls'] == 2 and not lat['fast']['single']
+    with pytest.raises(ValueError, match='measure_interleaved: clock'):
+        measure_interleaved({'a': lambda: None}, clock='gpu')
+    with pytest.raises(ValueError, match='rounds=0'):
+        measure_interleaved({'a': lambda: None}, rounds=0)
 
 
 def test_modules_come_from_the_registry(monkeypatch):

@@ -223,6 +223,7 @@ def _recorded_run_and_failing_training(monkeypatch, tmp_path):
         return 1, 0.0, 0.0  # a failed training: the run reports the error
 
     monkeypatch.setattr(learning, '_run_tool', fake_tool)
+    monkeypatch.setattr(learning, 'missing_data', lambda *a: None)  # data/ is there
     return records, row, ran
 
 
@@ -268,6 +269,32 @@ def test_stop_after_starts_no_new_run_but_reuses_finished_ones(monkeypatch, tmp_
     tool = repo_script('tools/benchmark_learning.py')
     with pytest.raises(SystemExit):
         tool.parse_args(['--stop-after', '-1'])
+
+
+def test_a_run_without_its_data_is_not_started(monkeypatch, tmp_path):
+    """A fresh clone has no data/: the run is not started, and its error names the config,
+    the dataloader key, the folder and the command that makes the data."""
+    ran = []
+    monkeypatch.setattr(learning, '_run_tool', lambda *a, **k: ran.append(a) or (0, 0.0, 0.0))
+    config = os.path.join(learning.ROOT, FCN)
+    monkeypatch.setattr(learning, 'ROOT', str(tmp_path))  # a checkout without data/
+    why = learning.missing_data(config)
+    assert f'{os.path.basename(FCN)}: train_dataloader.dataset.data_root ' in why
+    assert 'data/cityscapes' in why and 'python data/generate.py --root data' in why
+    row = learning.run_one(config, 0, str(tmp_path / 'wd'))
+    assert row['error'] == f'not started: {why}' and not ran
+    assert learning.exit_status([row]) == 1
+    elsewhere = tmp_path / 'elsewhere'
+    elsewhere.mkdir()
+    options = [f'{split}_dataloader.dataset.data_root={elsewhere}'
+               for split in ('train', 'val', 'test')]
+    assert learning.missing_data(config, options) is None  # --cfg-options count, as in train.py
+    assert ': test_dataloader.dataset.data_root ' in learning.missing_data(config, options[:2] + [
+        f'test_dataloader.dataset.data_root={tmp_path / "none"}'])
+    for split in ('train', 'val'):  # the data made, the run starts (test = val here)
+        root = Config.fromfile(config)[f'{split}_dataloader']['dataset']['data_root']
+        (tmp_path / root).mkdir(parents=True, exist_ok=True)
+    assert learning.missing_data(config) is None
 
 
 def test_leaderboard_from_committed_records(tmp_path):
