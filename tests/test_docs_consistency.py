@@ -112,7 +112,8 @@ def test_leaderboards_agree_with_their_committed_run_rows():
         paths = sorted(p for pattern in patterns for p in glob.glob(pattern))
         runs = lb.collect_runs(lb.expand_work_dirs(paths))
         metric = header['metric']
-        fresh = lb.csv_rows(*lb.recompute(runs, metric))
+        above = lb.parse_above(header.get('seeds_above', ''))
+        fresh = lb.csv_rows(*lb.recompute(runs, metric), above=above)
         measured = [r for r in written if r['kind'] == 'measured']
         assert sorted(r['name'] for r in measured) == sorted(r['name'] for r in fresh), csv_path
         by_name = {r['name']: r for r in fresh}
@@ -127,6 +128,22 @@ def test_leaderboards_agree_with_their_committed_run_rows():
                     assert math.isclose(float(old), now, rel_tol=1e-9, abs_tol=1e-12), \
                         (csv_path, row['name'], key, old, now)
             assert row['baseline_status'] == new['baseline_status'], row['name']
+            for m in above:
+                assert row[f'{m}_seeds_above'] == new[f'{m}_seeds_above'], (row['name'], m)
+
+
+def test_the_cue_level_of_the_leaderboard_is_the_committed_chance_level():
+    """The segmentation leaderboard counts seeds above the 95th percentile of cue-blind
+    predictions that tools/cue_chance.py wrote, not a number typed into a command."""
+    import json
+    import os.path as osp
+
+    from attnplug.analysis import leaderboard as lb
+    with open(osp.join(doc_blocks.ROOT, 'docs/benchmarks/cue_chance.json')) as f:
+        level = json.load(f)['levels']['p95']['value']
+    _, header = reporting.read_csv(osp.join(doc_blocks.ROOT,
+                                            'docs/leaderboard/cityscapes-bundled/leaderboard.csv'))
+    assert lb.parse_above(header.get('seeds_above', '')) == {'cue_classes_mIoU': round(level, 2)}
 
 
 def _relative_links(text: str):

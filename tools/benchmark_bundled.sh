@@ -19,7 +19,9 @@
 #    CBAM through attnplug.WithPlugins, on its own recipe -> docs/benchmarks/learning_rtmdet_bundled.*;
 #    then a placement sweep (tools/sweep.py: CBAM and SE x stage sets x positions in the FCN)
 #    -> docs/leaderboard/sweep-fcn-r18-cbam-se-cityscapes-bundled/;
-# 4. tools/leaderboard.py over the committed run rows -> docs/leaderboard/{cityscapes,coco}-bundled/;
+# 4. tools/leaderboard.py over the committed run rows -> docs/leaderboard/{cityscapes,coco}-bundled/,
+#    the segmentation one counting each config's seeds above the cue-blind level that
+#    tools/cue_chance.py computes from the val labels (docs/benchmarks/cue_chance.{md,json});
 # 5. tools/render_docs.py: every generated block of the docs from the new artefacts.
 # What the whole benchmark costs, summed over all sittings from the committed rows (CPU and wall
 # hours per part, the missing runs estimated), goes into
@@ -105,8 +107,13 @@ printf '\n[benchmark 3c/5] placement sweep (CBAM, SE x stages x positions), seed
     --out-dir "$OUT/leaderboard/sweep-fcn-r18-cbam-se-cityscapes-bundled"
 
 printf '\n[benchmark 4/5] leaderboards\n'
+# The cue-class score that 95% of the draws of any cue-blind prediction stay under
+# (docs/benchmarks/cue_chance.md): the segmentation leaderboard counts each config's seeds above it.
+cue_level=$("$PY" tools/cue_chance.py --data-root data/cityscapes \
+    --out "$OUT/benchmarks/cue_chance" --print p95)
 "$PY" tools/leaderboard.py "$OUT"/benchmarks/runs/seg/*/ \
-    --out-dir "$OUT/leaderboard/cityscapes-bundled" --metric mIoU
+    --out-dir "$OUT/leaderboard/cityscapes-bundled" --metric mIoU \
+    --seeds-above cue_classes_mIoU="$cue_level"
 "$PY" tools/leaderboard.py "$OUT"/benchmarks/runs/det/*/ \
     --out-dir "$OUT/leaderboard/coco-bundled" --metric coco/bbox_mAP
 

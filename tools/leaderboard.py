@@ -3,6 +3,7 @@ baseline) and an OpenMMLab model index.
 
     python tools/leaderboard.py WORK_DIR [WORK_DIR ...] --out-dir DIR [--baseline NAME]
         [--metric mIoU] [--shape H W] [--published FILE.yml] [--no-measure]
+        [--seeds-above METRIC=VALUE ...]
     python tools/leaderboard.py --render DIR/leaderboard.csv     # re-render .md and .png only
 
 A CLI over :mod:`attnplug.analysis.leaderboard` (what is computed and how is documented there).
@@ -35,12 +36,26 @@ def parse_args(argv=None):
     p.add_argument('--shape', type=int, nargs=2, help='H W of the measured input')
     p.add_argument('--device', default='cpu')
     p.add_argument('--no-measure', action='store_true', help='skip params/FLOPs/time/memory')
+    p.add_argument('--seeds-above', nargs='+', default=[], metavar='METRIC=VALUE',
+                   help='count, per row, the seeds whose METRIC is above VALUE (k/n): for a '
+                   'metric whose mean hides that some seeds learned and others did not')
     p.add_argument('--render', metavar='CSV', help='only re-render the .md and .png of CSV')
     p.add_argument('--legacy-csv', metavar='CSV', help='re-express a leaderboard.csv of the '
                    'single-seed tool (needs --date and --note)')
     p.add_argument('--date', help='with --legacy-csv: the date of those runs')
     p.add_argument('--note', default='', help='with --legacy-csv: a note for the header')
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    above = {}
+    for item in args.seeds_above:
+        metric, sep, value = item.rpartition('=')
+        try:
+            above[metric] = float(value)
+        except ValueError:
+            sep = ''
+        if not sep or not metric:
+            p.error(f'--seeds-above {item!r}: expected METRIC=VALUE with a number')
+    args.seeds_above = above
+    return args
 
 
 def main(argv=None):
@@ -69,9 +84,13 @@ def main(argv=None):
     if not runs and not published:
         raise SystemExit('tools/leaderboard.py: nothing to list: give work dirs and/or '
                          '--published')
-    groups = lb.write(runs, args.out_dir, reporting.command_line('tools/leaderboard.py', raw),
-                      args.metric, args.baseline, published, args.shape, args.device,
-                      not args.no_measure)
+    try:
+        groups = lb.write(runs, args.out_dir,
+                          reporting.command_line('tools/leaderboard.py', raw), args.metric,
+                          args.baseline, published, args.shape, args.device,
+                          not args.no_measure, above=args.seeds_above)
+    except ValueError as err:
+        raise SystemExit(f'tools/leaderboard.py: {err}') from err
     print(f'{len(groups)} configs from {len(runs)} runs -> {args.out_dir}/leaderboard.md, '
           '.csv, .png, metafile.yml, model-index.yml')
     return groups

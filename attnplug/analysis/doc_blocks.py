@@ -47,7 +47,7 @@ def render_leaderboard(source: str, options: Dict[str, str]) -> List[str]:
     """The leaderboard rows whose name contains one of ``rows=a,b``: mean ± std (n), Δ with
     the 95% interval, params, GFLOPs, time ratio. ``metric=KEY`` shows another of the
     leaderboard's metrics (e.g. ``cue_classes_mIoU``) instead of its main one."""
-    from .leaderboard import leaderboard_table
+    from .leaderboard import leaderboard_table, parse_above
     rows, header = reporting.read_csv(osp.join(ROOT, source))
     metric = options.get('metric') or header.get('metric', '')
     if rows and f'{metric}_mean' not in rows[0]:
@@ -55,7 +55,8 @@ def render_leaderboard(source: str, options: Dict[str, str]) -> List[str]:
         raise ValueError(f'{source}: metric={metric!r} is not in this leaderboard; it has '
                          f'{", ".join(known)}')
     rows = _select([r for r in rows if r['kind'] == 'measured'], 'name', options)
-    return [_origin(header, source), ''] + leaderboard_table(rows, metric)
+    return [_origin(header, source), ''] + leaderboard_table(
+        rows, metric, parse_above(header.get('seeds_above', '')))
 
 
 def render_learning(source: str, options: Dict[str, str]) -> List[str]:
@@ -181,6 +182,7 @@ RENDERERS: Dict[str, Callable[[str, Dict[str, str]], List[str]]] = {
     'tools/sweep.py': render_sweep_grid,
     'tools/benchmark_det_plugins.py': render_tool_markdown,
     'tools/benchmark_cost.py': render_tool_markdown,
+    'tools/cue_chance.py': render_tool_markdown,
     'tools/leaderboard.py': render_leaderboard,
     'tools/benchmark_learning.py': render_learning,
     'tools/benchmark_heads.py': render_heads,

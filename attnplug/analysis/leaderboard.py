@@ -41,7 +41,8 @@ from .learning import load_record, write_scheduled_config
 __all__ = ['METRIC_KEYS', 'LEARNED_THRESHOLDS', 'collect_runs', 'group_runs', 'recompute',
            'csv_rows', 'summary', 'welch_interval', 'learned', 'compare', 'load_published',
            'write', 'metric_format', 'delta_text', 'leaderboard_table', 'render_markdown',
-           'render_plot', 'write_model_index', 'short_labels']
+           'render_plot', 'write_model_index', 'short_labels', 'seeds_above', 'above_text',
+           'parse_above']
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 METRIC_KEYS = ('mIoU', 'coco/bbox_mAP', 'coco/segm_mAP', 'pascal_voc/mAP', 'bbox_mAP', 'mAP',
@@ -261,6 +262,28 @@ def learned(values: Sequence[float], metric: str,
     return True, f'every seed above {metric} > {limit:g}'
 
 
+def seeds_above(values: Sequence[Optional[float]], limit: float) -> str:
+    """``'k/n'``: how many of the ``n`` seeds' values are above ``limit`` (a missing value
+    counts as not above)."""
+    return f'{sum(1 for v in values if v is not None and v > limit)}/{len(values)}'
+
+
+def above_text(above: Dict[str, float]) -> str:
+    """The header line of ``--seeds-above``: ``'cue_classes_mIoU > 37.09'`` (``; ``-joined)."""
+    return '; '.join(f'{m} > {v:g}' for m, v in above.items())
+
+
+def parse_above(text: str) -> Dict[str, float]:
+    """The inverse of :func:`above_text` (``{}`` for an empty line)."""
+    out = {}
+    for part in filter(None, (p.strip() for p in (text or '').split(';'))):
+        metric, sep, value = part.rpartition(' > ')
+        if not sep:
+            raise ValueError(f'seeds_above: {part!r}: expected "METRIC > VALUE"')
+        out[metric] = float(value)
+    return out
+
+
 # ----------------------------------------------------------------------------- grouping
 def group_runs(runs: List[Dict[str, Any]], baseline: Optional[str] = None
                ) -> List[Dict[str, Any]]:
@@ -369,8 +392,10 @@ def _metric_order(groups: List[Dict[str, Any]], wanted: Optional[str]) -> List[s
     return ([first] if first else []) + [k for k in keys if k != first]
 
 
-def _csv_rows(groups, metrics, published) -> Tuple[List[Dict], List[str]]:
+def _csv_rows(groups, metrics, published, above=None) -> Tuple[List[Dict], List[str]]:
+    above = above or {}
     fields = ['name', 'kind', 'config', 'baseline', 'baseline_status', 'n', 'seeds']
+    fields += [f'{m}_seeds_above' for m in above]
     for m in metrics:
         fields += [f'{m}_mean', f'{m}_std', f'{m}_n', f'{m}_values', f'{m}_diff', f'{m}_ci_lo',
                    f'{m}_ci_hi', f'{m}_significant']
@@ -384,6 +409,9 @@ def _csv_rows(groups, metrics, published) -> Tuple[List[Dict], List[str]]:
                'n': len(g['runs']), 'seeds': ' '.join(str(s) for s in g['seeds']),
                'dataset': g['dataset'],
                'source': '; '.join(sorted({r['source'].split(' (')[0] for r in g['runs']}))}
+        for m, limit in above.items():
+            row[f'{m}_seeds_above'] = seeds_above(g['values'].get(m, [None] * len(g['runs'])),
+                                                  limit)
         for m in metrics:
             st = g['stats'].get(m, {})
             row.update({f'{m}_mean': st.get('mean'), f'{m}_std': st.get('std'),
@@ -428,17 +456,27 @@ def recompute(runs: List[Dict[str, Any]], metric: Optional[str] = None,
 
 
 def csv_rows(groups: List[Dict[str, Any]], metrics: Sequence[str],
-             published: Sequence[Dict] = ()) -> List[Dict[str, Any]]:
-    """The ``leaderboard.csv`` rows of :func:`recompute`'s groups (and ``published`` rows)."""
-    return _csv_rows(groups, metrics, published)[0]
+             published: Sequence[Dict] = (), above: Optional[Dict[str, float]] = None
+             ) -> List[Dict[str, Any]]:
+    """The ``leaderboard.csv`` rows of :func:`recompute`'s groups (and ``published`` rows);
+    ``above``: per metric, a value whose per-seed exceedances are counted (``k/n``)."""
+    return _csv_rows(groups, metrics, published, above)[0]
 
 
 def write(runs: List[Dict[str, Any]], out_dir: str, command: str, metric: Optional[str] = None,
           baseline: Optional[str] = None, published: Sequence[Dict] = (), shape=None,
           device: str = 'cpu', do_measure: bool = True,
-          thresholds: Optional[Dict[str, float]] = None) -> List[Dict[str, Any]]:
+          thresholds: Optional[Dict[str, float]] = None,
+          above: Optional[Dict[str, float]] = None) -> List[Dict[str, Any]]:
     """Group ``runs``, compare, measure the costs, and write ``leaderboard.csv``, ``.md``,
-    ``.png``, ``metafile.yml`` and ``model-index.yml`` into ``out_dir``. Returns the groups."""
+    ``.png``, ``metafile.yml`` and ``model-index.yml`` into ``out_dir``. ``above``: per metric,
+    a value; each row then says on how many of its seeds the metric is above it (for a metric
+    whose mean hides that some seeds learned and others did not). Returns the groups."""
+    above = dict(above or {})
+    unknown = sorted(set(above) - {k for r in runs for k in r['metrics']})
+    if runs and unknown:
+        raise ValueError(f'leaderboard: seeds_above names {", ".join(unknown)}, which no run '
+                         'has')
     started = reporting.now()
     groups, metrics = recompute(runs, metric, baseline, thresholds)
     costs = measure_costs([(g['runs'][0]['dumped_config'] or g['config'],
@@ -446,7 +484,7 @@ def write(runs: List[Dict[str, Any]], out_dir: str, command: str, metric: Option
         if do_measure else [{} for _ in groups]
     for g, cost in zip(groups, costs):
         g['cost'] = cost
-    rows, fields = _csv_rows(groups, metrics, published)
+    rows, fields = _csv_rows(groups, metrics, published, above)
     clock = 'synchronised wall time (CUDA)' if device.startswith('cuda') else \
         'CPU time of the process (time.process_time) with one torch thread'
     header = reporting.run_header(
@@ -454,7 +492,8 @@ def write(runs: List[Dict[str, Any]], out_dir: str, command: str, metric: Option
         time=f'median {clock} of model.test_step, batch 1, after 2 warm-up calls; the '
              'configs timed in 5 interleaved rounds',
         learned='; '.join(f'{k} > {v:g}' for k, v in
-                          (LEARNED_THRESHOLDS if thresholds is None else thresholds).items()))
+                          (LEARNED_THRESHOLDS if thresholds is None else thresholds).items()),
+        **({'seeds_above': above_text(above)} if above else {}))
     csv_path = reporting.write_csv(osp.join(out_dir, 'leaderboard.csv'), rows, fields, header)
     reporting.write_text(osp.join(out_dir, 'leaderboard.md'), render_markdown(csv_path))
     render_plot(csv_path, osp.join(out_dir, 'leaderboard.png'))
@@ -504,21 +543,26 @@ def delta_text(r: Dict, metric: str) -> str:
     return f'**{d}** {ci}' if _flag(r[f'{metric}_significant']) else f'{d} {ci} *n.s.*'
 
 
-def leaderboard_table(rows: List[Dict], metric: str) -> List[str]:
+def leaderboard_table(rows: List[Dict], metric: str,
+                      above: Optional[Dict[str, float]] = None) -> List[str]:
     """The main table of measured CSV rows (strings, as :func:`reporting.read_csv` gives),
-    ordered by :func:`_order`."""
+    ordered by :func:`_order`; ``above`` (the header's ``seeds_above``, :func:`parse_above`)
+    adds a column per metric: the seeds above its value, ``k/n``."""
     fmt = metric_format(metric)
-    cols = ['model', 'n', f'{metric} (mean ± std)', 'Δ vs baseline [95% CI]', 'params (M)',
+    above = above or {}
+    cols = ['model', 'n', f'{metric} (mean ± std)', 'Δ vs baseline [95% CI]',
+            *(f'seeds with {m} > {v:g}' for m, v in above.items()), 'params (M)',
             'GFLOPs', 'input', 'CPU ms/img', '× baseline time', 'infer. mem (MiB)']
     table = []
     for r in _order(rows, metric):
         mean, std = r.get(f'{metric}_mean'), r.get(f'{metric}_std')
         value = _num(mean, fmt) + (f' ± {_num(std, fmt)}' if std not in (None, '') else '')
-        table.append([r['name'], r['n'], value, delta_text(r, metric), _num(r.get('params_m')),
-                      _num(r.get('gflops')), r.get('input_shape') or '—',
+        table.append([r['name'], r['n'], value, delta_text(r, metric),
+                      *(r.get(f'{m}_seeds_above') or '—' for m in above),
+                      _num(r.get('params_m')), _num(r.get('gflops')), r.get('input_shape') or '—',
                       _num(r.get('ms_per_img'), '{:.0f}'), _num(r.get('time_x_baseline')),
                       _num(r.get('infer_memory_mib'), '{:.0f}')])
-    return reporting.markdown_table(cols, table, 'lrrlrrlrrr')
+    return reporting.markdown_table(cols, table, 'lrrl' + 'r' * len(above) + 'rrlrrr')
 
 
 def render_markdown(csv_path: str, title: str = 'Leaderboard') -> List[str]:
@@ -556,8 +600,13 @@ def render_markdown(csv_path: str, title: str = 'Leaderboard') -> List[str]:
         lines += [f'> **{len(single)} of {len(measured)} rows come from a single seed**: they '
                   'have no standard deviation and no interval, and nothing about them is '
                   'significant.', '']
+    above = parse_above(header.get('seeds_above', ''))
+    if above:
+        lines += [f'`seeds with M > V`: on how many of its seeds the metric M is above V (the '
+                  '`seeds_above` line): a mean and its interval cannot show that some seeds '
+                  'learned and others did not.', '']
     order = _order(measured, metric)
-    lines += leaderboard_table(order, metric)
+    lines += leaderboard_table(order, metric, above)
     others = [k[:-len('_mean')] for k in (rows[0] if rows else {})
               if k.endswith('_mean') and k[:-len('_mean')] != metric]
     if others and measured:

@@ -85,6 +85,40 @@ def test_seeds_grouped_with_intervals(tmp_path):
     assert lb.render_markdown(str(out / 'leaderboard.csv')) == md.rstrip('\n').split('\n')
 
 
+def test_seeds_above_a_level_are_counted(tmp_path):
+    """--seeds-above: each row says on how many seeds a metric beat a level (a run without the
+    metric counts as not above), the header keeps the level, the table and the docs' block
+    show the count, and a metric no run has, or a malformed option, is refused."""
+    from attnplug.analysis import doc_blocks
+    base = 'fcn_bundled'
+    for seed, (b, h) in enumerate([(11.0, 53.0), (9.0, 93.6), (13.5, 37.0)]):
+        _run(tmp_path, base, seed, {'mIoU': 52.0 + seed}, base, {'cue_classes_mIoU': b})
+        _run(tmp_path, 'head_bundled', seed, {'mIoU': 70.0 + seed}, base,
+             {'cue_classes_mIoU': h} if seed < 2 else {})
+    out = tmp_path / 'lb'
+    dirs = [str(tmp_path / base), str(tmp_path / 'head_bundled')]
+    _tool().main(dirs + ['--out-dir', str(out), '--no-measure',
+                         '--seeds-above', 'cue_classes_mIoU=37.07'])
+    rows, header = reporting.read_csv(str(out / 'leaderboard.csv'))
+    assert header['seeds_above'] == 'cue_classes_mIoU > 37.07'
+    assert {r['name']: r['cue_classes_mIoU_seeds_above'] for r in rows} == {
+        base: '0/3', 'head_bundled': '2/3'}
+    assert lb.parse_above(header['seeds_above']) == {'cue_classes_mIoU': 37.07}
+    md = (out / 'leaderboard.md').read_text()
+    assert '| seeds with cue_classes_mIoU > 37.07 |' in md and '| 2/3 |' in md
+    block = doc_blocks.render('tools/leaderboard.py', str(out / 'leaderboard.csv'), {})
+    assert 'seeds with cue_classes_mIoU > 37.07' in block and '| 0/3 |' in block
+    assert lb.render_markdown(str(out / 'leaderboard.csv')) == md.rstrip('\n').split('\n')
+    with pytest.raises(SystemExit, match='seeds_above names person_IoU, which no run has'):
+        _tool().main(dirs + ['--out-dir', str(out), '--no-measure',
+                             '--seeds-above', 'person_IoU=30'])
+    for bad in ('cue_classes_mIoU', 'cue_classes_mIoU=high', '=3'):
+        with pytest.raises(SystemExit):
+            _tool().parse_args(dirs + ['--seeds-above', bad])
+    with pytest.raises(ValueError, match='expected "METRIC > VALUE"'):
+        lb.parse_above('cue_classes_mIoU >= 3')
+
+
 def test_a_baseline_that_did_not_learn_is_not_ranked_against(tmp_path):
     base = 'faster_bundled'
     for seed, (b, p) in enumerate([(0.0, 0.41), (0.38, 0.45), (0.40, 0.44)]):
