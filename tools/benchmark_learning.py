@@ -106,7 +106,7 @@ def main(argv=None):
         reporting.command_line('tools/benchmark_learning.py', raw), 'cpu', started,
         schedule=schedule, seeds=' '.join(map(str, args.seeds)),
         jobs=f'{args.jobs} run(s) at a time',
-        runs=learning.sitting(rows),
+        runs=learning.sitting(rows), runs_made_on=learning.machines(rows),
         wall_time_of_this_sitting=f'{(time.time() - t0) / 60:.1f} min')
     learning.report(rows, args.out, header)
     print(f'wrote {args.out}.md and .csv, and the rows under {osp.relpath(args.records)}/; '

@@ -99,7 +99,7 @@ def main(argv=None):
     header = reporting.run_header(
         reporting.command_line('tools/sweep.py', raw), 'cpu', started,
         seeds=' '.join(map(str, args.seeds)),
-        runs=learning.sitting(rows),
+        runs=learning.sitting(rows), runs_made_on=learning.machines(rows),
         wall_time_of_this_sitting=f'{(time.time() - t0) / 60:.1f} min')
     learning.report(rows, osp.join(args.out_dir, 'runs'), header)
     from attnplug.analysis import leaderboard as lb

@@ -42,7 +42,8 @@ DEFAULT_GLOBS = {'seg': 'configs/*/*cityscapes-bundled*.py',
 __all__ = ['CUE_CLASSES', 'DEFAULT_GLOBS', 'rel', 'baseline_of', 'default_configs',
            'schedule_tag', 'scheduled_name', 'write_scheduled_config', 'schedule_options',
            'missing_data', 'per_class_iou', 'load_record', 'record_path', 'run_one',
-           'run_all', 'start_by', 'sitting', 'exit_status', 'cost_summary', 'cost_report']
+           'run_all', 'start_by', 'sitting', 'machines', 'exit_status', 'cost_summary',
+           'cost_report']
 
 
 def rel(path: str) -> str:
@@ -267,6 +268,8 @@ def run_one(config: str, seed: int, work_root: str, schedule: Optional[str] = No
     if why:
         row['error'] = f'not started: {why}'
         return _save(row, work)
+    from .reporting import cpu_model
+    row['machine'] = cpu_model()  # CPU seconds compare only between runs of one machine
     rc, cpu, wall = _run_tool(['tools/train.py', train_config, '--work-dir', work, *cfg_opts],
                               osp.join(work, 'train.log'), threads)
     row.update(train_cpu_s=cpu, train_wall_s=wall)
@@ -388,6 +391,19 @@ def sitting(rows: Sequence[Dict[str, Any]]) -> str:
             f'{skipped} not started')
 
 
+def machines(rows: Sequence[Dict[str, Any]]) -> str:
+    """Which CPUs made the finished ``rows`` (made or reused): ``'<model>: k runs'`` per
+    machine, most runs first, ``; ``-joined. Rows written before runs kept their machine say
+    ``not recorded``. A table rebuilt from reused rows names the machine that wrote it in its
+    ``device`` line; this says where the runs, and their CPU seconds, come from."""
+    from collections import Counter
+    count = Counter(r.get('machine') or 'not recorded' for r in rows
+                    if r.get('metrics') and not r.get('error') and not r.get('skipped'))
+    return '; '.join(f'{m}: {n} run{"s" if n != 1 else ""}' for m, n in
+                     sorted(count.items(), key=lambda kv: (kv[0] == 'not recorded', -kv[1],
+                                                           kv[0]))) or 'no finished run'
+
+
 def exit_status(rows: Sequence[Dict[str, Any]]) -> int:
     """A benchmark tool's exit status: 1 when a run failed, 0 otherwise. Runs left unstarted by
     ``--stop-after`` are not failures: they are listed and the next sitting makes them. Says
@@ -444,7 +460,7 @@ def report(rows: List[Dict[str, Any]], out: str, header: Dict[str, str]) -> None
 
 # ----------------------------------------------------------------------------- the cost
 COST_FIELDS = ['part', 'records', 'runs', 'planned', 'train_cpu_h', 'test_cpu_h',
-               'cpu_s_per_run', 'run_wall_h', 'remaining_cpu_h_estimate']
+               'cpu_s_per_run', 'run_wall_h', 'remaining_cpu_h_estimate', 'machines']
 
 
 def cost_summary(parts: Dict[str, str], planned: Optional[Dict[str, int]] = None
@@ -459,11 +475,12 @@ def cost_summary(parts: Dict[str, str], planned: Optional[Dict[str, int]] = None
     runs x the part's mean). Rows that record an error are not counted.
     """
     planned = planned or {}
-    rows = []
+    rows, every = [], []
     for part, folder in parts.items():
         records = [load_record(p) for p in
                    sorted(glob.glob(osp.join(ROOT, folder, '**', 'seed*.json'), recursive=True))]
         done = [r for r in records if r.get('metrics') and not r.get('error')]
+        every += done
         train = sum(r.get('train_cpu_s') or 0. for r in done)
         test = sum(r.get('test_cpu_s') or 0. for r in done)
         wall = sum((r.get('train_wall_s') or 0.) + (r.get('test_wall_s') or 0.) for r in done)
@@ -479,8 +496,9 @@ def cost_summary(parts: Dict[str, str], planned: Optional[Dict[str, int]] = None
             'part': part, 'records': rel(osp.join(ROOT, folder)), 'runs': len(done),
             'planned': want, 'train_cpu_h': train / 3600, 'test_cpu_h': test / 3600,
             'cpu_s_per_run': per_run, 'run_wall_h': wall / 3600,
-            'remaining_cpu_h_estimate': remaining})
-    total = {'part': 'total', 'records': '', 'runs': sum(r['runs'] for r in rows)}
+            'remaining_cpu_h_estimate': remaining, 'machines': machines(done)})
+    total = {'part': 'total', 'records': '', 'runs': sum(r['runs'] for r in rows),
+             'machines': machines(every)}
     total['planned'] = sum(r['planned'] for r in rows) if all(
         r['planned'] is not None for r in rows) else None
     for key in ('train_cpu_h', 'test_cpu_h', 'run_wall_h'):
@@ -504,6 +522,7 @@ def cost_report(rows: List[Dict[str, Any]], out: str, header: Dict[str, str],
     header = dict(header)
     header['runs at a time'] = f'{jobs} (one thread each)'
     header['cpu hours of the runs made'] = f'{cpu:.2f}'
+    header['runs made on'] = total['machines']
     if total['remaining_cpu_h_estimate'] is not None:
         whole = cpu + total['remaining_cpu_h_estimate']
         header['whole benchmark'] = (

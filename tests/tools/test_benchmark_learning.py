@@ -239,6 +239,7 @@ def test_a_recorded_run_is_reused_and_a_different_one_is_not(monkeypatch, tmp_pa
         seed = kwargs.pop('seed')
         got = learning.run_one(FCN, seed, str(tmp_path / 'wd'), records=str(records), **kwargs)
         assert got['error'].startswith('train exited 1')
+        assert got['machine'] == reporting.cpu_model()  # a made run keeps its machine
     assert ran == ['tools/train.py'] * 3
     # a failed run leaves no record behind
     assert sorted(os.listdir(records)) == [row['name']]
@@ -256,6 +257,7 @@ def test_stop_after_starts_no_new_run_but_reuses_finished_ones(monkeypatch, tmp_
     assert learning.exit_status(rows) == 0
     assert '1 of 2 runs not started' in capsys.readouterr().err
     assert learning.sitting(rows) == '0 made, 1 reused from earlier sittings, 1 not started'
+    assert learning.machines(rows) == 'not recorded: 1 run'  # the row predates the field
     assert not os.path.exists(learning.record_path(str(records), row['name'], 2))
     learning.report(rows, str(tmp_path / 'table'), {'date': 'd'})
     table, _ = reporting.read_csv(str(tmp_path / 'table.csv'))
@@ -332,15 +334,16 @@ def test_cost_summary_sums_committed_rows(tmp_path, monkeypatch):
     with an error left out, the missing runs estimated from the part's mean."""
     monkeypatch.setattr(learning, 'ROOT', str(tmp_path))
 
-    def row(part, name, seed, train, test, error=None):
+    def row(part, name, seed, train, test, error=None, machine=None):
         path = tmp_path / part / name / f'seed{seed}.json'
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({
             'name': name, 'seed': seed, 'train_cpu_s': train, 'test_cpu_s': test,
             'train_wall_s': 2 * train, 'test_wall_s': 2 * test, 'error': error,
-            'metrics': {} if error else {'mIoU': 50.0}}))
+            'metrics': {} if error else {'mIoU': 50.0},
+            **({'machine': machine} if machine else {})}))
     row('a', 'fcn', 0, 3000., 600.)
-    row('a', 'fcn', 1, 1800., 0.)
+    row('a', 'fcn', 1, 1800., 0., machine='CPU X')
     row('a', 'danet', 0, 9999., 9., error='Traceback ...')  # failed: not counted
     row('b', 'x', 0, 360., 0.)
     rows = learning.cost_summary({'a': 'a', 'b': 'b'}, {'a': 4, 'b': 1})
@@ -353,11 +356,15 @@ def test_cost_summary_sums_committed_rows(tmp_path, monkeypatch):
     assert b['remaining_cpu_h_estimate'] == 0.
     assert total['runs'] == 3 and total['planned'] == 5
     assert total['remaining_cpu_h_estimate'] == pytest.approx(1.5)
+    # a row before rows kept their machine says so; the failed run is not counted
+    assert a['machines'] == 'CPU X: 1 run; not recorded: 1 run'
+    assert total['machines'] == 'CPU X: 1 run; not recorded: 2 runs'
     learning.cost_report(rows, str(tmp_path / 'cost'), {'date': 'd'}, jobs=2)
     text = (tmp_path / 'cost.md').read_text()
     lanes = min(2, os.cpu_count())
     whole = (4800 + 600 + 360) / 3600 + 1.5
     assert f'about {whole / lanes:.1f} h of wall time at {lanes} runs at a time' in text
+    assert '- runs made on: CPU X: 1 run; not recorded: 2 runs' in text
     # a part with no run and no plan cannot be estimated, and the report says so
     rows = learning.cost_summary({'a': 'a', 'c': 'missing'}, {})
     learning.cost_report(rows, str(tmp_path / 'cost2'), {}, jobs=2)
