@@ -1,4 +1,4 @@
-"""The cue-class scores a segmentation model reaches on the bundled Cityscapes without reading the cue.
+"""What the cue classes of the bundled Cityscapes score without the cue: the level of a lucky guess.
 
     python tools/cue_chance.py --data-root data/cityscapes --out docs/benchmarks/cue_chance
     python tools/cue_chance.py --data-root data/cityscapes --print p95   # just that value

@@ -344,7 +344,7 @@ def measure_costs(models: Sequence[Tuple[str, Optional[str]]], shape, device: st
     several threads also counts their spin-waiting, which grows with the load of a shared
     machine. Synchronised wall time on CUDA. All the models are built first and timed in
     interleaved rounds (:func:`~attnplug.analysis.profiling.measure_interleaved`): on a
-    machine whose load drifts (two hyper-threads of one core, shared with other work), the
+    machine whose load drifts (a shared machine, whose cores may be hyper-threads of one), the
     configs of one leaderboard then meet the same load, and their ratios stay comparable.
     """
     import torch
