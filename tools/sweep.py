@@ -13,12 +13,12 @@ A CLI over :mod:`attnplug.analysis.sweep` (the grid, the delta configs) and
 :mod:`attnplug.analysis.learning` (training and testing each config per seed, the base config
 included as the baseline), then :mod:`attnplug.analysis.leaderboard` (means, standard
 deviations, 95% intervals against the base) and ``grid.md``, the leaderboard pivoted into the
-grid (module and stage set × placement, Δ to the base with its interval). The grid is
-module × stages × position; each point is a short config inheriting BASE_CONFIG, written to
-``--config-dir`` (commit it with the results: each run's row under ``<out-dir>/runs/`` names
-its config). ``--after``
-adds module × module-path pattern points through ``attnplug.WithPlugins``, for any backbone
-(MiT, Swin, CSPNeXt, ... as well as ResNet).
+grid (module and stage set × placement, Δ to the base with its interval).
+
+The grid is module × stages × position; each point is a short config inheriting BASE_CONFIG,
+written to ``--config-dir`` (commit it with the results: each run's row under
+``<out-dir>/runs/`` names its config). ``--after`` adds module × module-path pattern points
+through ``attnplug.WithPlugins``, for any backbone (MiT, Swin, CSPNeXt, ... as well as ResNet).
 """
 import argparse
 import os.path as osp

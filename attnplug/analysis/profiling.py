@@ -27,7 +27,7 @@ import os
 import statistics
 import sys
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
@@ -131,6 +131,41 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def _clock(caller: str, clock: str) -> Callable[[], float]:
+    if clock not in CLOCKS:
+        raise ValueError(f'{caller}: clock={clock!r}; expected one of {sorted(CLOCKS)}')
+    return CLOCKS[clock]
+
+
+def _timed_call(fn: Callable[[], object], device: str, read: Callable[[], float]) -> float:
+    """Seconds of one call of ``fn`` on clock ``read``, CUDA work included."""
+    t0 = read()
+    fn()
+    _sync(device)
+    return read() - t0
+
+
+def _warm_up(fn: Callable[[], object], device: str, read: Callable[[], float], warmup: int,
+             max_first_s: Optional[float]) -> Tuple[float, Optional[Dict[str, object]]]:
+    """Make the first call (timed) and the rest of the ``warmup`` calls.
+
+    Returns the first call's seconds, and the figure to report when that call alone is the
+    measurement (it took longer than ``max_first_s``; no further call is made), else None.
+    """
+    first = _timed_call(fn, device, read)
+    if max_first_s is not None and first > max_first_s:
+        return first, dict(median_ms=first * 1e3, min_ms=first * 1e3, calls=1, single=True)
+    for _ in range(max(0, warmup - 1)):
+        fn()
+        _sync(device)
+    return first, None
+
+
+def _summary(times: List[float]) -> Dict[str, object]:
+    return dict(median_ms=statistics.median(times) * 1e3, min_ms=min(times) * 1e3,
+                calls=len(times), single=False)
+
+
 def measure_latency(fn: Callable[[], object], device: str = 'cpu', warmup: int = 1,
                     repeat: int = 3, max_first_s: Optional[float] = None,
                     min_time_s: float = 1.0, max_calls: int = 50,
@@ -151,27 +186,12 @@ def measure_latency(fn: Callable[[], object], device: str = 'cpu', warmup: int =
         dict: ``median_ms``, ``min_ms``, ``calls`` and ``single`` (True when only the first
         call was timed).
     """
-    if clock not in CLOCKS:
-        raise ValueError(f'measure_latency: clock={clock!r}; expected one of {sorted(CLOCKS)}')
-    read = CLOCKS[clock]
-    t0 = read()
-    fn()
-    _sync(device)
-    first = read() - t0
-    if max_first_s is not None and first > max_first_s:
-        return dict(median_ms=first * 1e3, min_ms=first * 1e3, calls=1, single=True)
-    for _ in range(max(0, warmup - 1)):
-        fn()
-        _sync(device)
+    read = _clock('measure_latency', clock)
+    first, single = _warm_up(fn, device, read, warmup, max_first_s)
+    if single is not None:
+        return single
     calls = max(repeat, min(max_calls, int(min_time_s / max(first, 1e-6))))
-    times = []
-    for _ in range(calls):
-        t0 = read()
-        fn()
-        _sync(device)
-        times.append(read() - t0)
-    return dict(median_ms=statistics.median(times) * 1e3, min_ms=min(times) * 1e3,
-                calls=len(times), single=False)
+    return _summary([_timed_call(fn, device, read) for _ in range(calls)])
 
 
 def measure_interleaved(fns: Dict[str, Callable[[], object]], device: str = 'cpu',
@@ -197,35 +217,21 @@ def measure_interleaved(fns: Dict[str, Callable[[], object]], device: str = 'cpu
         dict: per name, ``median_ms``, ``min_ms``, ``calls`` and ``single``, as
         :func:`measure_latency` gives them.
     """
-    if clock not in CLOCKS:
-        raise ValueError(f'measure_interleaved: clock={clock!r}; expected one of '
-                         f'{sorted(CLOCKS)}')
+    read = _clock('measure_interleaved', clock)
     if rounds < 1:
         raise ValueError(f'measure_interleaved: rounds={rounds}; expected at least 1')
-    read = CLOCKS[clock]
     out: Dict[str, Dict[str, object]] = {}
     times: Dict[str, List[float]] = {}
     for name, fn in fns.items():
-        t0 = read()
-        fn()
-        _sync(device)
-        first = read() - t0
-        if max_first_s is not None and first > max_first_s:
-            out[name] = dict(median_ms=first * 1e3, min_ms=first * 1e3, calls=1, single=True)
-            continue
-        for _ in range(max(0, warmup - 1)):
-            fn()
-            _sync(device)
-        times[name] = []
+        _, single = _warm_up(fn, device, read, warmup, max_first_s)
+        if single is not None:
+            out[name] = single
+        else:
+            times[name] = []
     for _ in range(rounds):
         for name in times:
-            t0 = read()
-            fns[name]()
-            _sync(device)
-            times[name].append(read() - t0)
-    for name, ts in times.items():
-        out[name] = dict(median_ms=statistics.median(ts) * 1e3, min_ms=min(ts) * 1e3,
-                         calls=len(ts), single=False)
+            times[name].append(_timed_call(fns[name], device, read))
+    out.update({name: _summary(ts) for name, ts in times.items()})
     return {name: out[name] for name in fns}
 
 
