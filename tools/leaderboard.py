@@ -40,10 +40,6 @@ def parse_args(argv=None):
                    help='count, per row, the seeds whose METRIC is above VALUE (k/n): for a '
                    'metric whose mean hides that some seeds learned and others did not')
     p.add_argument('--render', metavar='CSV', help='only re-render the .md and .png of CSV')
-    p.add_argument('--legacy-csv', metavar='CSV', help='re-express a leaderboard.csv of the '
-                   'single-seed tool (needs --date and --note)')
-    p.add_argument('--date', help='with --legacy-csv: the date of those runs')
-    p.add_argument('--note', default='', help='with --legacy-csv: a note for the header')
     args = p.parse_args(argv)
     above = {}
     for item in args.seeds_above:
@@ -69,10 +65,6 @@ def main(argv=None):
         lb.render_plot(args.render, osp.join(out, 'leaderboard.png'))
         print(f're-rendered {out}/leaderboard.md and .png from {args.render}')
         return None
-    if args.legacy_csv:
-        if not args.date:
-            raise SystemExit('tools/leaderboard.py: --legacy-csv needs --date')
-        return lb.legacy_single_seed(args.legacy_csv, args.out_dir, args.note, args.date)
     if argv is None and not args.no_measure:
         from attnplug.analysis.profiling import reexec_with_mmap_threshold
         reexec_with_mmap_threshold(__file__, raw)  # CPU peak memory (see profiling.py)
