@@ -525,10 +525,11 @@ def cost_report(rows: List[Dict[str, Any]], out: str, header: Dict[str, str],
     header['runs made on'] = total['machines']
     if total['remaining_cpu_h_estimate'] is not None:
         whole = cpu + total['remaining_cpu_h_estimate']
-        header['whole benchmark'] = (
-            f'{whole:.1f} CPU hours ({total["runs"]} of {total["planned"]} runs made; the '
-            f'rest estimated from each part\'s mean), about {whole / lanes:.1f} h of wall time '
-            f'at {lanes} runs at a time')
+        made = (f'all {total["runs"]} runs made' if total['runs'] >= total['planned'] else
+                f'{total["runs"]} of {total["planned"]} runs made; the rest estimated from '
+                'each part\'s mean')
+        header['whole benchmark'] = (f'{whole:.1f} CPU hours ({made}), about '
+                                     f'{whole / lanes:.1f} h of wall time at {lanes} runs at a time')
     else:
         unknown = [r['part'] for r in rows[:-1] if r['remaining_cpu_h_estimate'] is None]
         header['whole benchmark'] = ('not estimated: ' + ', '.join(unknown) +

@@ -365,6 +365,12 @@ def test_cost_summary_sums_committed_rows(tmp_path, monkeypatch):
     whole = (4800 + 600 + 360) / 3600 + 1.5
     assert f'about {whole / lanes:.1f} h of wall time at {lanes} runs at a time' in text
     assert '- runs made on: CPU X: 1 run; not recorded: 2 runs' in text
+    assert '(3 of 5 runs made; the rest estimated' in text
+    # every planned run made: nothing is called an estimate
+    rows = learning.cost_summary({'b': 'b'}, {'b': 1})
+    learning.cost_report(rows, str(tmp_path / 'cost_all'), {}, jobs=2)
+    text = (tmp_path / 'cost_all.md').read_text()
+    assert '(all 1 runs made)' in text and 'estimated' not in text.split('| part |')[0]
     # a part with no run and no plan cannot be estimated, and the report says so
     rows = learning.cost_summary({'a': 'a', 'c': 'missing'}, {})
     learning.cost_report(rows, str(tmp_path / 'cost2'), {}, jobs=2)
