@@ -240,3 +240,86 @@ def repo_script(path: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+# --- Golden records of the authors' code -------------------------------------------------------
+#
+# A golden record is one ``.pt`` file under ``tests/golden/authors/`` (docs: tests/golden/README.md),
+# written by a script that ran the authors' released module *outside* this repository on seeded
+# weights and inputs. Only tensors, numbers and strings are stored, so it loads with
+# ``torch.load(weights_only=True)``; no author code enters the project.
+
+GOLDEN_KEYS = ('provenance', 'authors_kwargs', 'state_dict', 'inputs', 'outputs')
+PROVENANCE_KEYS = ('repo', 'commit', 'file', 'cls')
+
+
+def load_golden(path) -> dict:
+    """Load and validate a golden record (see ``tests/golden/README.md``).
+
+    Raises:
+        ValueError: the file lacks a key, its provenance lacks a field, or an output mode is
+            not ``'train'``/``'eval'``.
+    """
+    record = torch.load(path, map_location='cpu', weights_only=True)
+    missing = [k for k in GOLDEN_KEYS if k not in record]
+    if missing:
+        raise ValueError(f'golden record {path}: missing keys {missing}; expected {GOLDEN_KEYS}')
+    prov = record['provenance']
+    lacking = [k for k in PROVENANCE_KEYS if not prov.get(k)]
+    if lacking:
+        raise ValueError(f'golden record {path}: provenance lacks {lacking}; '
+                         f'expected {PROVENANCE_KEYS}')
+    bad = sorted(set(record['outputs']) - {'train', 'eval'})
+    if bad:
+        raise ValueError(f"golden record {path}: output modes {bad}; expected 'train'/'eval'")
+    return record
+
+
+def golden_max_diff(module: nn.Module, record: dict, state_dict: dict) -> dict:
+    """Run ``module`` with ``state_dict`` loaded strictly on the record's inputs, in each mode
+    the record holds; return ``{mode: max |module - authors|}``. The module is left in eval
+    mode. BN statistics updated by a train-mode pass are restored before the next mode."""
+    module.load_state_dict(state_dict, strict=True)
+    saved = copy.deepcopy(module.state_dict())
+    diffs = {}
+    for mode in ('train', 'eval'):
+        if mode not in record['outputs']:
+            continue
+        module.load_state_dict(saved)
+        module.train(mode == 'train')
+        with torch.no_grad():
+            out = module(*record['inputs'])
+        expected = record['outputs'][mode]
+        if isinstance(out, (tuple, list)):
+            out = out[0]
+        if out.shape != expected.shape:
+            raise AssertionError(f'{_name(module)}: output {tuple(out.shape)} against the '
+                                 f'authors\' {tuple(expected.shape)} ({mode})')
+        diffs[mode] = (out.float() - expected.float()).abs().max().item()
+    module.eval()
+    return diffs
+
+
+def assert_matches_golden(module: nn.Module, record: dict, state_dict: dict,
+                          atol: float = 1e-5) -> dict:
+    """``module`` with the authors' weights (mapped into ``state_dict``) equals the authors'
+    outputs within ``atol`` in every recorded mode, and stops equalling them when one weight
+    is perturbed (the check can fail). Returns the max differences by mode."""
+    diffs = golden_max_diff(module, record, state_dict)
+    prov = record['provenance']
+    where = f"{prov['repo']}@{prov['commit'][:10]} {prov['file']}:{prov['cls']}"
+    for mode, d in diffs.items():
+        assert d <= atol, f'{_name(module)} differs from {where} by {d:.3g} > {atol} ({mode})'
+    floating = [k for k, v in state_dict.items() if v.is_floating_point() and v.numel() > 0
+                and 'running' not in k]
+    if floating:
+        # the weight with the most elements: a shift of all of it must show in the output
+        key = max(floating, key=lambda k: state_dict[k].numel())
+        bent = dict(state_dict)
+        bent[key] = state_dict[key] + 0.5 + state_dict[key].abs()
+        bent_diffs = golden_max_diff(module, record, bent)
+        assert max(bent_diffs.values()) > 10 * atol, (
+            f'{_name(module)}: perturbing {key} left the output within {atol} of {where}: '
+            'the golden comparison cannot fail')
+        module.load_state_dict(state_dict)
+    return diffs
