@@ -116,12 +116,13 @@ def test_allowlist_is_exact():
     assert all(isinstance(e, tuple) for e in entries), entries
     names = {name: obj for obj, name in entries}
     expected = {
-        'mmengine.logging.history_buffer.HistoryBuffer', 'builtins.getattr', 'numpy.dtype',
-        'numpy.ndarray', 'attnplug.compat.CheckedArray',
+        'mmengine.logging.history_buffer.HistoryBuffer', 'builtins.getattr', 'builtins.bytes',
+        'numpy.dtype',
+        'numpy.ndarray', 'attnplug.compat.PendingArray',
         'numpy._core.multiarray._reconstruct', 'numpy._core.multiarray.scalar',
         'numpy.core.multiarray._reconstruct', 'numpy.core.multiarray.scalar'}
     assert set(names) == expected, set(names) ^ expected
-    originals = [getattr, np.dtype, np.ndarray, HistoryBuffer,
+    originals = [getattr, bytes, np.dtype, np.ndarray, HistoryBuffer,
                  np._core.multiarray._reconstruct, np._core.multiarray.scalar]
     for name, obj in names.items():
         assert not any(obj is o for o in originals), name

@@ -183,6 +183,7 @@ RENDERERS: Dict[str, Callable[[str, Dict[str, str]], List[str]]] = {
     'tools/benchmark_det_plugins.py': render_tool_markdown,
     'tools/benchmark_cost.py': render_tool_markdown,
     'tools/cue_chance.py': render_tool_markdown,
+    'benchmarks/fuzz_checkpoints.py': render_tool_markdown,
     'tools/leaderboard.py': render_leaderboard,
     'tools/benchmark_learning.py': render_learning,
     'tools/benchmark_heads.py': render_heads,
