@@ -501,7 +501,7 @@ class Outcome:
     problems: List[str] = field(default_factory=list)
 
 
-def run_program(body: bytes, max_seconds: float = 1.0, max_message: int = 4096) -> Outcome:
+def run_program(body: bytes, max_seconds: float = 1.0, max_message: int = 16384) -> Outcome:
     """Load one program and check the result, the time and the refusal message."""
     data = checkpoint_bytes(body)
     before = process_state()
