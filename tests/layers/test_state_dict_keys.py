@@ -67,6 +67,8 @@ def _layer_cases():
         'TripletAttention/default': lambda: L.TripletAttention(16),
         'TripletAttention/no-spatial-no-norm': lambda: L.TripletAttention(
             16, no_spatial=True, norm_cfg=None),
+        'EfficientMultiScaleAttention/default': lambda: L.EfficientMultiScaleAttention(64),
+        'EfficientMultiScaleAttention/g4': lambda: L.EfficientMultiScaleAttention(16, groups=4),
     }
 
 
