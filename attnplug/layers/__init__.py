@@ -19,6 +19,7 @@ from .multi_head_attention import MultiHeadSelfAttention2d  # noqa: F401
 from .non_local import NonLocal2d  # noqa: F401
 from .scse import SCSE  # noqa: F401
 from .selective_kernel import SKConv  # noqa: F401
+from .shuffle_attention import ShuffleAttention  # noqa: F401
 from .simam import SimAM  # noqa: F401
 from .squeeze_excite import SqueezeExcitation  # noqa: F401
 from .triplet_attention import TripletAttention  # noqa: F401

@@ -69,6 +69,8 @@ def _layer_cases():
             16, no_spatial=True, norm_cfg=None),
         'EfficientMultiScaleAttention/default': lambda: L.EfficientMultiScaleAttention(64),
         'EfficientMultiScaleAttention/g4': lambda: L.EfficientMultiScaleAttention(16, groups=4),
+        'ShuffleAttention/default': lambda: L.ShuffleAttention(256),
+        'ShuffleAttention/g2': lambda: L.ShuffleAttention(16, groups=2),
     }
 
 
