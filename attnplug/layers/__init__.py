@@ -21,5 +21,6 @@ from .scse import SCSE  # noqa: F401
 from .selective_kernel import SKConv  # noqa: F401
 from .shuffle_attention import ShuffleAttention  # noqa: F401
 from .simam import SimAM  # noqa: F401
+from .spatial_group_enhance import SpatialGroupEnhance  # noqa: F401
 from .squeeze_excite import SqueezeExcitation  # noqa: F401
 from .triplet_attention import TripletAttention  # noqa: F401

@@ -71,6 +71,8 @@ def _layer_cases():
         'EfficientMultiScaleAttention/g4': lambda: L.EfficientMultiScaleAttention(16, groups=4),
         'ShuffleAttention/default': lambda: L.ShuffleAttention(256),
         'ShuffleAttention/g2': lambda: L.ShuffleAttention(16, groups=2),
+        'SpatialGroupEnhance/default': lambda: L.SpatialGroupEnhance(64),
+        'SpatialGroupEnhance/g4': lambda: L.SpatialGroupEnhance(16, groups=4),
     }
 
 
