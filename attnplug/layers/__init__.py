@@ -15,6 +15,7 @@ from .criss_cross import CrissCrossAttention  # noqa: F401
 from .danet import ChannelAttention, PositionAttention  # noqa: F401
 from .eca import ECA  # noqa: F401
 from .efficient_multiscale_attention import EfficientMultiScaleAttention  # noqa: F401
+from .gated_channel_transformation import GatedChannelTransformation  # noqa: F401
 from .multi_head_attention import MultiHeadSelfAttention2d  # noqa: F401
 from .non_local import NonLocal2d  # noqa: F401
 from .scse import SCSE  # noqa: F401

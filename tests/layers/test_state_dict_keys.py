@@ -73,6 +73,8 @@ def _layer_cases():
         'ShuffleAttention/g2': lambda: L.ShuffleAttention(16, groups=2),
         'SpatialGroupEnhance/default': lambda: L.SpatialGroupEnhance(64),
         'SpatialGroupEnhance/g4': lambda: L.SpatialGroupEnhance(16, groups=4),
+        'GatedChannelTransformation/default': lambda: L.GatedChannelTransformation(16),
+        'GatedChannelTransformation/l1': lambda: L.GatedChannelTransformation(16, mode='l1'),
     }
 
 
