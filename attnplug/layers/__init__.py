@@ -14,9 +14,14 @@ from .coord_attention import CoordAttention  # noqa: F401
 from .criss_cross import CrissCrossAttention  # noqa: F401
 from .danet import ChannelAttention, PositionAttention  # noqa: F401
 from .eca import ECA  # noqa: F401
+from .efficient_multiscale_attention import EfficientMultiScaleAttention  # noqa: F401
+from .gated_channel_transformation import GatedChannelTransformation  # noqa: F401
 from .multi_head_attention import MultiHeadSelfAttention2d  # noqa: F401
 from .non_local import NonLocal2d  # noqa: F401
 from .scse import SCSE  # noqa: F401
 from .selective_kernel import SKConv  # noqa: F401
+from .shuffle_attention import ShuffleAttention  # noqa: F401
 from .simam import SimAM  # noqa: F401
+from .spatial_group_enhance import SpatialGroupEnhance  # noqa: F401
 from .squeeze_excite import SqueezeExcitation  # noqa: F401
+from .triplet_attention import TripletAttention  # noqa: F401

@@ -64,6 +64,17 @@ def _layer_cases():
         'NonLocal2d/bn': lambda: L.NonLocal2d(16, norm_cfg=dict(type='BN')),
         'NonLocal2d/dot-gn': lambda: L.NonLocal2d(16, reduction=4, mode='dot_product',
                                                   norm_cfg=dict(type='GN', num_groups=2)),
+        'TripletAttention/default': lambda: L.TripletAttention(16),
+        'TripletAttention/no-spatial-no-norm': lambda: L.TripletAttention(
+            16, no_spatial=True, norm_cfg=None),
+        'EfficientMultiScaleAttention/default': lambda: L.EfficientMultiScaleAttention(64),
+        'EfficientMultiScaleAttention/g4': lambda: L.EfficientMultiScaleAttention(16, groups=4),
+        'ShuffleAttention/default': lambda: L.ShuffleAttention(256),
+        'ShuffleAttention/g2': lambda: L.ShuffleAttention(16, groups=2),
+        'SpatialGroupEnhance/default': lambda: L.SpatialGroupEnhance(64),
+        'SpatialGroupEnhance/g4': lambda: L.SpatialGroupEnhance(16, groups=4),
+        'GatedChannelTransformation/default': lambda: L.GatedChannelTransformation(16),
+        'GatedChannelTransformation/l1': lambda: L.GatedChannelTransformation(16, mode='l1'),
     }
 
 
