@@ -20,3 +20,4 @@ from .scse import SCSE  # noqa: F401
 from .selective_kernel import SKConv  # noqa: F401
 from .simam import SimAM  # noqa: F401
 from .squeeze_excite import SqueezeExcitation  # noqa: F401
+from .srm import SRM  # noqa: F401

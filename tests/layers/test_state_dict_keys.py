@@ -64,6 +64,7 @@ def _layer_cases():
         'NonLocal2d/bn': lambda: L.NonLocal2d(16, norm_cfg=dict(type='BN')),
         'NonLocal2d/dot-gn': lambda: L.NonLocal2d(16, reduction=4, mode='dot_product',
                                                   norm_cfg=dict(type='GN', num_groups=2)),
+        'SRM/default': lambda: L.SRM(16),
     }
 
 
