@@ -16,6 +16,7 @@ from .danet import ChannelAttention, PositionAttention  # noqa: F401
 from .eca import ECA  # noqa: F401
 from .multi_head_attention import MultiHeadSelfAttention2d  # noqa: F401
 from .non_local import NonLocal2d  # noqa: F401
+from .polarized_self_attention import PolarizedSelfAttention  # noqa: F401
 from .scse import SCSE  # noqa: F401
 from .selective_kernel import SKConv  # noqa: F401
 from .simam import SimAM  # noqa: F401

@@ -64,6 +64,9 @@ def _layer_cases():
         'NonLocal2d/bn': lambda: L.NonLocal2d(16, norm_cfg=dict(type='BN')),
         'NonLocal2d/dot-gn': lambda: L.NonLocal2d(16, reduction=4, mode='dot_product',
                                                   norm_cfg=dict(type='GN', num_groups=2)),
+        'PolarizedSelfAttention/parallel': lambda: L.PolarizedSelfAttention(16),
+        'PolarizedSelfAttention/sequential': lambda: L.PolarizedSelfAttention(
+            16, variant='sequential'),
         'SRM/default': lambda: L.SRM(16),
     }
 
