@@ -67,6 +67,7 @@ def _layer_cases():
         'PolarizedSelfAttention/parallel': lambda: L.PolarizedSelfAttention(16),
         'PolarizedSelfAttention/sequential': lambda: L.PolarizedSelfAttention(
             16, variant='sequential'),
+        'LargeKernelAttention/default': lambda: L.LargeKernelAttention(16),
         'SRM/default': lambda: L.SRM(16),
     }
 
