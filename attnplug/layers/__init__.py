@@ -14,6 +14,7 @@ from .coord_attention import CoordAttention  # noqa: F401
 from .criss_cross import CrissCrossAttention  # noqa: F401
 from .danet import ChannelAttention, PositionAttention  # noqa: F401
 from .eca import ECA  # noqa: F401
+from .external_attention import ExternalAttention  # noqa: F401
 from .large_kernel_attention import LargeKernelAttention  # noqa: F401
 from .multi_head_attention import MultiHeadSelfAttention2d  # noqa: F401
 from .non_local import NonLocal2d  # noqa: F401

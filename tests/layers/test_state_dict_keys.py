@@ -68,6 +68,9 @@ def _layer_cases():
         'PolarizedSelfAttention/sequential': lambda: L.PolarizedSelfAttention(
             16, variant='sequential'),
         'LargeKernelAttention/default': lambda: L.LargeKernelAttention(16),
+        'ExternalAttention/default': lambda: L.ExternalAttention(16),
+        'ExternalAttention/s8-no-norm': lambda: L.ExternalAttention(16, hidden_channels=8,
+                                                                    norm_cfg=None),
         'SRM/default': lambda: L.SRM(16),
     }
 
