@@ -10,6 +10,7 @@ from .attention_refinement import AttentionRefinementModule  # noqa: F401
 from .bam import BAM  # noqa: F401
 from .cbam import CBAM  # noqa: F401
 from .context_block import GlobalContextBlock  # noqa: F401
+from .contextual_transformer import ContextualTransformer  # noqa: F401
 from .coord_attention import CoordAttention  # noqa: F401
 from .criss_cross import CrissCrossAttention  # noqa: F401
 from .danet import ChannelAttention, PositionAttention  # noqa: F401

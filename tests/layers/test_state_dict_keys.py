@@ -71,6 +71,7 @@ def _layer_cases():
         'ExternalAttention/default': lambda: L.ExternalAttention(16),
         'ExternalAttention/s8-no-norm': lambda: L.ExternalAttention(16, hidden_channels=8,
                                                                     norm_cfg=None),
+        'ContextualTransformer/default': lambda: L.ContextualTransformer(16),
         'SRM/default': lambda: L.SRM(16),
     }
 
