@@ -2,8 +2,8 @@
 
 Paper: Lee, Kim, Nam, "SRM: A Style-based Recalibration Module for Convolutional Neural
 Networks", ICCV 2019, arXiv 1903.10829. Official code:
-https://github.com/hyunjaelee410/style-based-recalibration-module (``models/recalibration_modules.py``,
-class ``SRMLayer``).
+https://github.com/hyunjaelee410/style-based-recalibration-module
+(``models/recalibration_modules.py``, class ``SRMLayer``).
 
 Style pooling (paper Sec. 3.1, Eq. 1-2) summarises each channel by its mean and standard
 deviation over the ``H·W`` positions, ``t_c = [μ_c, σ_c]``; style integration (Sec. 3.2,
