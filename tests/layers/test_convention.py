@@ -13,7 +13,8 @@ C = 16
 LAYERS = registered_layers()
 # Residual layers: an exact identity when built and after init_weights() (their defaults).
 RESIDUAL = {'BAM', 'ChannelAttention', 'CrissCrossAttention', 'GlobalContextBlock',
-            'MultiHeadSelfAttention2d', 'NonLocal2d', 'PositionAttention'}
+            'MultiHeadSelfAttention2d', 'NonLocal2d', 'PositionAttention',
+            'ExternalAttention', 'LargeKernelAttention'}
 
 
 def test_every_registered_layer_is_listed():

@@ -75,6 +75,15 @@ def _layer_cases():
         'SpatialGroupEnhance/g4': lambda: L.SpatialGroupEnhance(16, groups=4),
         'GatedChannelTransformation/default': lambda: L.GatedChannelTransformation(16),
         'GatedChannelTransformation/l1': lambda: L.GatedChannelTransformation(16, mode='l1'),
+        'PolarizedSelfAttention/parallel': lambda: L.PolarizedSelfAttention(16),
+        'PolarizedSelfAttention/sequential': lambda: L.PolarizedSelfAttention(
+            16, variant='sequential'),
+        'LargeKernelAttention/default': lambda: L.LargeKernelAttention(16),
+        'ExternalAttention/default': lambda: L.ExternalAttention(16),
+        'ExternalAttention/s8-no-norm': lambda: L.ExternalAttention(16, hidden_channels=8,
+                                                                    norm_cfg=None),
+        'ContextualTransformer/default': lambda: L.ContextualTransformer(16),
+        'SRM/default': lambda: L.SRM(16),
     }
 
 
