@@ -252,6 +252,12 @@ def repo_script(path: str):
 GOLDEN_KEYS = ('provenance', 'authors_kwargs', 'state_dict', 'inputs', 'outputs')
 PROVENANCE_KEYS = ('repo', 'commit', 'file', 'cls')
 
+# Where each loaded record came from, {id(record): (path, record)}, and the observers that
+# assert_matches_golden reports its comparisons to (tools/faithfulness.py registers one while it
+# runs the golden tests; the tests themselves never write anything).
+_GOLDEN_PATHS = {}
+_GOLDEN_OBSERVERS = []
+
 
 def load_golden(path) -> dict:
     """Load and validate a golden record (see ``tests/golden/README.md``).
@@ -272,7 +278,52 @@ def load_golden(path) -> dict:
     bad = sorted(set(record['outputs']) - {'train', 'eval'})
     if bad:
         raise ValueError(f"golden record {path}: output modes {bad}; expected 'train'/'eval'")
+    _GOLDEN_PATHS[id(record)] = (str(path), record)
     return record
+
+
+def golden_record_path(record: dict):
+    """The file a record was loaded from by :func:`load_golden` (None for another dict)."""
+    entry = _GOLDEN_PATHS.get(id(record))
+    return entry[0] if entry is not None and entry[1] is record else None
+
+
+def map_golden_state_dict(module: nn.Module, authors: dict, key_map=None,
+                          drop=()) -> dict:
+    """The authors' state dict ``authors`` in ``module``'s keys and shapes.
+
+    ``key_map`` renames keys: a dict ``{authors' key or prefix: attnplug's}`` (the longest
+    matching prefix wins) or a function of the key; keys starting with an entry of ``drop`` are
+    left out. A value whose shape differs from the module's but has as many elements is
+    reshaped (an ``nn.Linear`` weight ``(out, in)`` into a 1x1 conv's ``(out, in, 1, 1)``, a
+    ``(1, )`` gain into a scalar). Raises ``KeyError`` when a key of either side is left over,
+    so that a mapping cannot silently skip a weight."""
+    own = module.state_dict()
+    mapped = {}
+    for key, value in authors.items():
+        if any(key.startswith(d) for d in drop):
+            continue
+        if callable(key_map):
+            new = key_map(key)
+        else:
+            prefixes = [p for p in (key_map or {}) if key.startswith(p)]
+            new = key
+            if prefixes:
+                p = max(prefixes, key=len)
+                new = key_map[p] + key[len(p):]
+        if new not in own:
+            raise KeyError(f'{_name(module)}: the authors\' {key!r} maps to {new!r}, which is '
+                           f'not a key of the module')
+        if value.shape != own[new].shape:
+            if value.numel() != own[new].numel():
+                raise KeyError(f'{_name(module)}: {key!r} {tuple(value.shape)} does not fit '
+                               f'{new!r} {tuple(own[new].shape)}')
+            value = value.reshape(own[new].shape)
+        mapped[new] = value
+    missing = sorted(set(own) - set(mapped))
+    if missing:
+        raise KeyError(f'{_name(module)}: no authors\' weight maps to {missing}')
+    return mapped
 
 
 def golden_max_diff(module: nn.Module, record: dict, state_dict: dict) -> dict:
@@ -308,6 +359,9 @@ def assert_matches_golden(module: nn.Module, record: dict, state_dict: dict,
     diffs = golden_max_diff(module, record, state_dict)
     prov = record['provenance']
     where = f"{prov['repo']}@{prov['commit'][:10]} {prov['file']}:{prov['cls']}"
+    for observer in _GOLDEN_OBSERVERS:
+        observer(dict(path=golden_record_path(record), provenance=dict(prov),
+                      module=_name(module), diffs=dict(diffs), atol=atol))
     for mode, d in diffs.items():
         assert d <= atol, f'{_name(module)} differs from {where} by {d:.3g} > {atol} ({mode})'
     floating = [k for k, v in state_dict.items() if v.is_floating_point() and v.numel() > 0
