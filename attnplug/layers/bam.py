@@ -42,8 +42,8 @@ follows the equations):
   is the global average, on ``H <= W < 2H`` it averages only the left ``H x H`` square.
   On any other shape the authors' code raises (``H > W``: a pooling window larger than the
   input; ``W >= 2H``: the flattened descriptor no longer fits the first ``nn.Linear``); there
-  this variant averages the whole map (what their code computes on the square crops it was
-  trained on). Their weights were trained on 224x224 crops, where both are the global average.
+  this variant averages the whole map (what their code computes on square maps, such as
+  those of the 224x224 centre crops their ImageNet evaluation feeds, ``train_imagenet.py:120``).
 
 The released ``bam.py`` also cannot be built as it stands: ``ChannelGate.__init__`` reads an
 undefined name ``gate_activation`` (``bam.py:12``, a ``NameError``). The golden record defines
@@ -86,7 +86,8 @@ class BAM(AttentionModule):
         norm_cfg (dict): Norm after every conv. Default: dict(type='BN').
         act_cfg (str | dict): Activation after the intermediate convs.
             Default: dict(type='ReLU').
-        gate_cfg (str | dict): Gate of ``Mc + Ms``. Default: dict(type='Sigmoid').
+        gate_cfg (str | dict): Gate of ``Mc + Ms`` (of ``Mc * Ms`` in the authors' variant).
+            Default: dict(type='Sigmoid').
         zero_init (bool, optional): Start ``gamma`` at 0 (exact identity) instead of 1
             (the paper). None means True for ``variant='paper'``; ``variant='authors'`` has
             no gain and accepts only None or False. Default: None.

@@ -3,9 +3,10 @@
     python benchmarks/golden/make_eca.py --src /path/to/ECANet
 
 ``--src`` is a checkout of https://github.com/BangguWu/ECANet at ``COMMIT``. The module is
-``models/eca_module.py:eca_layer`` with each 1D kernel the released ECA-ResNets use
-(3, 5 and 7: ``eca_resnet50_k3557`` and the others, README lines 81-85), one record per
-kernel, ``eca-k<k>.pt``. No BN; ``--out`` names the folder.
+``models/eca_module.py:eca_layer`` with each 1D kernel the released models use (3, 5 and 7 in
+the ECA-ResNets: ``eca_resnet50_k3557`` and the others, README lines 81-85; 1 and 3 in
+ECA-MobileNetV2, ``models/eca_mobilenetv2.py:77-80``), one record per kernel,
+``eca-k<k>.pt``. No BN; ``--out`` names the folder.
 """
 from pathlib import Path
 
@@ -18,7 +19,7 @@ FILE = 'models/eca_module.py'
 if __name__ == '__main__':
     args = parse_args(__doc__, REPO, COMMIT, '')
     authors, digest = load_file(args.src, COMMIT, FILE, 'authors_eca')
-    for k in (3, 5, 7):
+    for k in (1, 3, 5, 7):
         kwargs = dict(channel=64, k_size=k)
         module = seed_weights(authors.eca_layer(**kwargs), seed=k)
         inputs = [seeded_input(2, 64, 7, 9)]

@@ -1,5 +1,5 @@
 """ECA against its authors' code, BangguWu/ECANet ``models/eca_module.py:eca_layer``, with each
-kernel their released ECA-ResNets use: the golden records tests/golden/authors/eca-k{3,5,7}.pt
+kernel their released models use: the golden records tests/golden/authors/eca-k{1,3,5,7}.pt
 (made by benchmarks/golden/make_eca.py)."""
 from pathlib import Path
 
@@ -12,7 +12,7 @@ from attnplug.testing import assert_matches_golden, load_golden, map_golden_stat
 AUTHORS = Path(__file__).with_name('authors')
 
 
-@pytest.mark.parametrize('k', [3, 5, 7])
+@pytest.mark.parametrize('k', [1, 3, 5, 7])
 def test_kernel_size_equals_the_authors_code(k):
     record = load_golden(AUTHORS / f'eca-k{k}.pt')
     assert record['authors_kwargs']['k_size'] == k
