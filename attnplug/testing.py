@@ -377,3 +377,59 @@ def assert_matches_golden(module: nn.Module, record: dict, state_dict: dict,
             'the golden comparison cannot fail')
         module.load_state_dict(state_dict)
     return diffs
+
+
+# --- Golden records of whole backbones ---------------------------------------------------------
+#
+# A pretrained backbone's state dict (25 M values for a ResNet-50) is too big to commit. Its
+# record stores the authors' key names and shapes and a seed instead (``record['weights']``), and
+# both the script that ran the authors' model and the test fill those keys with
+# :func:`seeded_state_dict`, which depends only on (seed, key, shape, dtype). The record's
+# ``state_dict`` is then empty; :func:`golden_state_dict` returns the weights either way.
+
+
+def seeded_tensor(key: str, shape, dtype: torch.dtype = torch.float32, seed: int = 0) -> torch.Tensor:
+    """A deterministic tensor for state-dict entry ``key`` (fp32 unless ``dtype`` says otherwise),
+    scaled so that a deep network stays finite and O(1): weights of rank >= 2 are
+    ``N(0, 1/fan_in)``, 1-d ``weight`` (norm scales) uniform in [0.5, 1.5], ``running_var``
+    uniform in [0.5, 1.5], ``running_mean`` and biases ``N(0, 0.1²)``, integer tensors
+    (``num_batches_tracked``) zero. Each key has its own generator (``seed`` and the CRC-32 of
+    the key), so the order of the keys does not matter."""
+    import zlib
+    shape = tuple(int(s) for s in shape)
+    if not dtype.is_floating_point:
+        return torch.zeros(shape, dtype=dtype)
+    gen = torch.Generator().manual_seed(seed * 1_000_003 + zlib.crc32(key.encode()))
+    leaf = key.rsplit('.', 1)[-1]
+    if leaf == 'running_var' or (leaf == 'weight' and len(shape) == 1):
+        t = torch.rand(shape, generator=gen) + 0.5
+    elif len(shape) >= 2:
+        fan_in = max(1, int(torch.tensor(shape[1:]).prod()))
+        t = torch.randn(shape, generator=gen) / fan_in**0.5
+    else:
+        t = torch.randn(shape, generator=gen) * 0.1
+    return t.to(dtype)
+
+
+def seeded_state_dict(spec: dict) -> dict:
+    """The state dict described by ``spec = dict(seed=int, shapes={key: [..]}, dtypes={key: str})``
+    (the ``weights`` entry of a backbone record), filled by :func:`seeded_tensor`."""
+    dtypes = spec.get('dtypes', {})
+    return {k: seeded_tensor(k, shape, getattr(torch, dtypes.get(k, 'float32')), spec['seed'])
+            for k, shape in spec['shapes'].items()}
+
+
+def state_dict_spec(state_dict: dict, seed: int = 0) -> dict:
+    """The ``weights`` entry of a record for ``state_dict``: its keys, shapes and dtypes."""
+    return dict(seed=seed, shapes={k: list(v.shape) for k, v in state_dict.items()},
+                dtypes={k: str(v.dtype).replace('torch.', '') for k, v in state_dict.items()})
+
+
+def golden_state_dict(record: dict) -> dict:
+    """The authors' weights of a golden record: ``record['state_dict']``, or, where that is
+    empty, the weights regenerated from ``record['weights']`` (:func:`seeded_state_dict`)."""
+    if record['state_dict']:
+        return dict(record['state_dict'])
+    if 'weights' not in record:
+        raise ValueError("golden record: empty 'state_dict' and no 'weights' spec to regenerate it")
+    return seeded_state_dict(record['weights'])
