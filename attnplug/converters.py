@@ -24,7 +24,8 @@ from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 import torch
 
 __all__ = ['ConversionError', 'Rule', 'load_source', 'unwrap', 'rename', 'check_against',
-           'resnet_layout', 'torchvision_resnet_rules', 'build_backbone', 'save', 'main']
+           'resnet_layout', 'torchvision_resnet_rules', 'linear_to_conv', 'build_backbone', 'save',
+           'main']
 
 #: ResNet depth by blocks per stage, for Bottleneck (True) and BasicBlock (False) stages.
 RESNET_DEPTHS = {
@@ -57,8 +58,9 @@ def unwrap(checkpoint) -> 'OrderedDict[str, torch.Tensor]':
                 sd = sd[key]
                 break
     if not isinstance(sd, dict) or not sd:
-        raise ConversionError(f'no state dict found in the checkpoint (got {type(checkpoint).__name__}'
-                              f' with keys {list(checkpoint)[:8] if isinstance(checkpoint, dict) else "-"})')
+        keys = list(checkpoint)[:8] if isinstance(checkpoint, dict) else '-'
+        raise ConversionError(f'no state dict found in the checkpoint (got '
+                              f'{type(checkpoint).__name__} with keys {keys})')
     tensors = OrderedDict((k, v) for k, v in sd.items() if isinstance(v, torch.Tensor))
     if len(tensors) != len(sd):
         others = [k for k, v in sd.items() if not isinstance(v, torch.Tensor)]
@@ -100,7 +102,8 @@ def rename(state_dict: Dict[str, torch.Tensor], rules: Sequence[Rule], where: st
         else:
             new = re.sub(rule.pattern, rule.target, key)
             if new in out:
-                raise ConversionError(f'{where}: two source keys map to {new!r} (the second is {key!r})')
+                raise ConversionError(
+                    f'{where}: two source keys map to {new!r} (the second is {key!r})')
             out[new] = rule.transform(value) if rule.transform else value
     if unknown:
         raise ConversionError(
@@ -124,7 +127,8 @@ def check_against(state_dict: Dict[str, torch.Tensor], model: torch.nn.Module, w
               for k, v in expected.items() if k in state_dict and state_dict[k].shape != v.shape]
     problems = []
     if missing:
-        problems.append(f'missing {len(missing)} key(s) of the {type(model).__name__}: {missing[:12]}')
+        problems.append(
+            f'missing {len(missing)} key(s) of the {type(model).__name__}: {missing[:12]}')
     if unexpected:
         problems.append(f'{len(unexpected)} key(s) the {type(model).__name__} does not have: '
                         f'{unexpected[:12]}')
@@ -168,8 +172,15 @@ def torchvision_resnet_rules(*block_rules: Rule, stem: str = '') -> List[Rule]:
         Rule(rf'{stem}bn1\.{bn}', r'bn1.\1'),
         Rule(rf'layer([1-4])\.(\d+)\.(conv[1-3]\.weight|bn[1-3]\.{bn}|downsample\.0\.weight'
              rf'|downsample\.1\.{bn})', r'layer\1.\2.\3'),
-        Rule(r'(fc|last_linear)\.(weight|bias)', None, 'the ImageNet classifier; a backbone has none'),
+        Rule(r'(fc|last_linear)\.(weight|bias)', None,
+             'the ImageNet classifier; a backbone has none'),
     ]
+
+
+def linear_to_conv(weight: torch.Tensor) -> torch.Tensor:
+    """An ``nn.Linear`` weight ``(out, in)`` as the weight of the equivalent 1x1 conv
+    ``(out, in, 1, 1)`` (a :class:`Rule` ``transform``)."""
+    return weight[:, :, None, None]
 
 
 def fill_batch_counters(state_dict: Dict[str, torch.Tensor], model: torch.nn.Module) -> List[str]:
@@ -203,7 +214,8 @@ def main(name: str, description: str,
     """The command line of ``tools/model_converters/<name>2attnplug.py SRC DST``.
 
     ``convert(source_state_dict) -> (state_dict, dropped, backbone_cfg)``; ``dropped`` lists
-    ``(key, why)`` for the keys left out on purpose (``(None, note)`` for other changes). The result is checked
+    ``(key, why)`` for the keys left out on purpose (``(None, note)`` for other changes). The
+    result is checked
     against the backbone built from ``backbone_cfg`` before it is written; the config to use is
     printed and stored in the checkpoint's ``meta``.
     """

@@ -14,7 +14,8 @@ ARGS = ('ImageNet', 50, 1000, 'CBAM')
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--src', required=True, help='checkout of github.com/Jongchan/attention-module')
+    parser.add_argument('--src', required=True,
+                        help='checkout of github.com/Jongchan/attention-module')
     parser.add_argument('--commit', help='its commit, if --src is not a git checkout')
     parser.add_argument('--out', default='tests/golden/authors/backbones/cbam.pt')
     args = parser.parse_args()

@@ -1,6 +1,6 @@
 # Faster R-CNN R-50-FPN on COCO (mmdet's 1x recipe) starting from the ECA-Net authors' ImageNet
 # ECA-ResNet-50 (eca_resnet50_k3557, github.com/BangguWu/ECANet), converted with
-#   python tools/model_converters/eca2attnplug.py ECA_R50_K3557_CHECKPOINT.pth.tar \
+#   python tools/model_converters/eca2attnplug.py ECA_R50_K3557.pth.tar \
 #       checkpoints/eca-r50-k3557_in1k_attnplug.pth
 # ECA sits in every block of every stage, with the released per-stage kernels (3, 5, 5, 7); the
 # c2 plugins are pretrained, so mmdet's frozen c2 keeps them as trained (the backbone's warning

@@ -1,6 +1,6 @@
 # Faster R-CNN R-50-FPN on COCO (mmdet's 1x recipe) starting from the SimAM authors' ImageNet
 # SimAM-ResNet-50 (github.com/ZjjConan/SimAM, lambda = 0.1 as released), converted with
-#   python tools/model_converters/simam2attnplug.py SIMAM_R50_CHECKPOINT.pth.tar \
+#   python tools/model_converters/simam2attnplug.py SIMAM_R50.pth.tar \
 #       checkpoints/simam-r50_in1k_attnplug.pth
 # The authors run SimAM between each block's 3x3 conv and its BN (conv2 = Sequential(conv2,
 # simam)), where ResNet has no plugin slot: attnplug.WithPlugins runs it on conv2's output.

@@ -45,7 +45,7 @@ def tolerance(reference: torch.Tensor) -> float:
 
 
 def released_checkpoint(state_dict: dict, layout: str) -> dict:
-    if layout == 'dataparallel':  # torch.save({'state_dict': nn.DataParallel(model).state_dict(), ...})
+    if layout == 'dataparallel':  # {'state_dict': nn.DataParallel(model).state_dict(), ...}
         return dict(epoch=90, arch='resnet', best_prec1=77.0,
                     state_dict={f'module.{k}': v for k, v in state_dict.items()})
     return dict(state_dict)
@@ -73,7 +73,8 @@ def assert_features_equal(outs, record, where):
     expected = record['features']['eval']
     assert len(outs) == len(expected), f'{where}: {len(outs)} stages, the authors\' {len(expected)}'
     for i, (out, ref) in enumerate(zip(outs, expected)):
-        assert out.shape == ref.shape, f'{where}: stage {i} {tuple(out.shape)} vs {tuple(ref.shape)}'
+        assert out.shape == ref.shape, (
+            f'{where}: stage {i} {tuple(out.shape)} vs {tuple(ref.shape)}')
         diff = (out - ref).abs().max().item()
         assert diff <= tolerance(ref), f'{where}: stage {i} differs by {diff:.3g}'
 
@@ -169,7 +170,8 @@ def test_se_departure_is_only_the_stem_pooling(converted):
     # The converted backbone equals the authors' SE-ResNet with mmcv's stem pooling (above);
     # with the released ceil-mode pooling the stage outputs have other sizes.
     released = record['features_as_released']['eval']
-    assert [tuple(f.shape) for f in released] != [tuple(f.shape) for f in record['features']['eval']]
+    converted_shapes = [tuple(f.shape) for f in record['features']['eval']]
+    assert [tuple(f.shape) for f in released] != converted_shapes
 
 
 @pytest.mark.parametrize('converted', ['coordatt'], indirect=True)

@@ -16,13 +16,10 @@ unit dimensions); ``spatial_att.gate_s``'s ``gate_s_conv_reduce0``, ``gate_s_bn_
 ``spatial_branch.0``, ``.1``, ``.3``/``.6``, ``.4``/``.7`` and ``.9``. The authors' product form
 ``1 + sigmoid(Mc * Ms)`` without final BNs is ``variant='authors'``. ``fc`` is dropped.
 """
-from attnplug.converters import ConversionError, Rule, main, rename, resnet_layout, torchvision_resnet_rules
+from attnplug.converters import (
+    ConversionError, Rule, linear_to_conv, main, rename, resnet_layout, torchvision_resnet_rules)
 
 NAME = 'bam'
-
-
-def linear_to_conv(weight):
-    return weight[:, :, None, None]
 
 
 def backbone_cfg(depth: int, reduction: int, dilation: int) -> dict:
@@ -46,7 +43,8 @@ def convert(source):
     to = r'after_stage_plugins.layer\1.bam'
     gate_c, gate_s = r'bam([1-3])\.channel_att\.gate_c', r'bam([1-3])\.spatial_att\.gate_s'
     rules = torchvision_resnet_rules(
-        Rule(rf'{gate_c}\.gate_c_fc_0\.weight', rf'{to}.channel_branch.0.weight', transform=linear_to_conv),
+        Rule(rf'{gate_c}\.gate_c_fc_0\.weight', rf'{to}.channel_branch.0.weight',
+             transform=linear_to_conv),
         Rule(rf'{gate_c}\.gate_c_fc_0\.bias', rf'{to}.channel_branch.0.bias'),
         Rule(rf'{gate_c}\.gate_c_bn_1\.{bn}', rf'{to}.channel_branch.1.\2'),
         Rule(rf'{gate_c}\.gate_c_fc_final\.weight', rf'{to}.channel_branch.3.weight',

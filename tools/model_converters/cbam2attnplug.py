@@ -14,13 +14,10 @@ convs: the weights gain two unit dimensions); ``SpatialGate.spatial.conv``/``.bn
 ``spatial_attention.conv``/``.norm``: the authors' BN after the 7x7 conv, and their pooled
 channels ordered (max, mean), are ``variant='authors'``. ``fc`` is dropped.
 """
-from attnplug.converters import Rule, main, rename, resnet_layout, torchvision_resnet_rules
+from attnplug.converters import (
+    Rule, linear_to_conv, main, rename, resnet_layout, torchvision_resnet_rules)
 
 NAME = 'cbam'
-
-
-def linear_to_conv(weight):
-    return weight[:, :, None, None]
 
 
 def backbone_cfg(depth: int, reduction: int) -> dict:
@@ -37,17 +34,17 @@ def convert(source):
     fc1 = source.get('layer1.0.cbam.ChannelGate.mlp.1.weight')
     reduction = 16 if fc1 is None else fc1.shape[1] // fc1.shape[0]
     bn = r'(weight|bias|running_mean|running_var|num_batches_tracked)'
-    block = r'layer([1-4])\.(\d+)\.cbam'
+    block, to = r'layer([1-4])\.(\d+)\.cbam', r'layer\1.\2.cbam'
     rules = torchvision_resnet_rules(
-        Rule(rf'{block}\.ChannelGate\.mlp\.1\.weight', r'layer\1.\2.cbam.channel_attention.fc1.weight',
+        Rule(rf'{block}\.ChannelGate\.mlp\.1\.weight', rf'{to}.channel_attention.fc1.weight',
              transform=linear_to_conv),
-        Rule(rf'{block}\.ChannelGate\.mlp\.1\.bias', r'layer\1.\2.cbam.channel_attention.fc1.bias'),
-        Rule(rf'{block}\.ChannelGate\.mlp\.3\.weight', r'layer\1.\2.cbam.channel_attention.fc2.weight',
+        Rule(rf'{block}\.ChannelGate\.mlp\.1\.bias', rf'{to}.channel_attention.fc1.bias'),
+        Rule(rf'{block}\.ChannelGate\.mlp\.3\.weight', rf'{to}.channel_attention.fc2.weight',
              transform=linear_to_conv),
-        Rule(rf'{block}\.ChannelGate\.mlp\.3\.bias', r'layer\1.\2.cbam.channel_attention.fc2.bias'),
+        Rule(rf'{block}\.ChannelGate\.mlp\.3\.bias', rf'{to}.channel_attention.fc2.bias'),
         Rule(rf'{block}\.SpatialGate\.spatial\.conv\.weight',
-             r'layer\1.\2.cbam.spatial_attention.conv.weight'),
-        Rule(rf'{block}\.SpatialGate\.spatial\.bn\.{bn}', r'layer\1.\2.cbam.spatial_attention.norm.\3'))
+             rf'{to}.spatial_attention.conv.weight'),
+        Rule(rf'{block}\.SpatialGate\.spatial\.bn\.{bn}', rf'{to}.spatial_attention.norm.\3'))
     state_dict, dropped = rename(source, rules, where)
     return state_dict, dropped, backbone_cfg(depth, reduction)
 

@@ -3,7 +3,7 @@
 
 Usage::
 
-    python tools/model_converters/eca2attnplug.py ECA_R50_K3557_CHECKPOINT.pth.tar eca-r50-attnplug.pth
+    python tools/model_converters/eca2attnplug.py ECA_R50_K3557.pth.tar eca-r50-attnplug.pth
 
 Mapping (docs/pretrained.md): the torchvision-layout ResNet keys keep their names,
 ``layer{i}.{j}.eca.conv.weight`` (a ``Conv1d(1, 1, k)``) is ``attnplug.ECA``'s ``conv.weight``
@@ -12,7 +12,8 @@ at ``after_conv3`` (``after_conv2`` in ResNet-18/34), where ``ECABottleneck`` ca
 sizes per stage (the ``k3557`` of the file name, not the paper's Eq. 12); they are read from the
 weights' shapes and written into the backbone config, one plugin entry per kernel size.
 """
-from attnplug.converters import ConversionError, Rule, main, rename, resnet_layout, torchvision_resnet_rules
+from attnplug.converters import (
+    ConversionError, Rule, main, rename, resnet_layout, torchvision_resnet_rules)
 
 NAME = 'eca'
 
@@ -35,7 +36,8 @@ def convert(source):
         sizes = {v.shape[-1] for k, v in source.items()
                  if k.startswith(f'layer{stage}.') and k.endswith('.eca.conv.weight')}
         if len(sizes) != 1:
-            raise ConversionError(f'{where}: stage layer{stage} has ECA kernel sizes {sorted(sizes)}; '
+            raise ConversionError(f'{where}: stage layer{stage} has ECA kernel sizes '
+                                  f'{sorted(sizes)}; '
                                   'expected one size per stage (the released models)')
         kernels.append(int(sizes.pop()))
     rules = torchvision_resnet_rules(

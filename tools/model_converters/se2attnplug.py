@@ -31,7 +31,7 @@ def backbone_cfg(depth: int, reduction: int) -> dict:
 def convert(source):
     where = f'{NAME}2attnplug'
     depth, _ = resnet_layout(source, where)
-    fc1 = source['layer1.0.se_module.fc1.weight'] if 'layer1.0.se_module.fc1.weight' in source else None
+    fc1 = source.get('layer1.0.se_module.fc1.weight')
     reduction = 16 if fc1 is None else fc1.shape[1] // fc1.shape[0]
     rules = torchvision_resnet_rules(
         Rule(r'layer([1-4])\.(\d+)\.se_module\.(fc[12])\.(weight|bias)', r'layer\1.\2.se.\3.\4'),

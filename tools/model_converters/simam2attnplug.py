@@ -4,7 +4,7 @@ with ``attention_module=simam_module``) into mmseg's/mmdet's ResNet wrapped by
 
 Usage::
 
-    python tools/model_converters/simam2attnplug.py SIMAM_R50_CHECKPOINT.pth.tar simam-r50-attnplug.pth
+    python tools/model_converters/simam2attnplug.py SIMAM_R50.pth.tar simam-r50-attnplug.pth
 
 Mapping (docs/pretrained.md): SimAM has no weights. The authors wrap the 3x3 conv as
 ``conv2 = Sequential(conv2, simam)``, so SimAM runs between ``conv2`` and ``bn2`` (in Bottleneck
