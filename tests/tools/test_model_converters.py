@@ -165,7 +165,7 @@ def test_converter_refuses_unknown_and_missing_keys(name):
 
 
 @pytest.mark.parametrize('converted', ['se'], indirect=True)
-def test_se_departure_is_only_the_stem_pooling(converted):
+def test_se_released_stem_pooling_gives_other_stage_sizes(converted):
     name, record, checkpoint, _, _ = converted
     # The converted backbone equals the authors' SE-ResNet with mmcv's stem pooling (above);
     # with the released ceil-mode pooling the stage outputs have other sizes.
