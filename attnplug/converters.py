@@ -17,6 +17,7 @@ Errors are :class:`ConversionError` (a ``ValueError``) naming the converter, the
 was expected. Docs: docs/pretrained.md.
 """
 import argparse
+import pprint
 import re
 from collections import OrderedDict
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
@@ -215,16 +216,13 @@ def main(name: str, description: str,
 
     ``convert(source_state_dict) -> (state_dict, dropped, backbone_cfg)``; ``dropped`` lists
     ``(key, why)`` for the keys left out on purpose (``(None, note)`` for other changes). The
-    result is checked
-    against the backbone built from ``backbone_cfg`` before it is written; the config to use is
-    printed and stored in the checkpoint's ``meta``.
+    result is checked against the backbone built from ``backbone_cfg`` before it is written;
+    the config to use is printed and stored in the checkpoint's ``meta``.
     """
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument('src', help="the authors' checkpoint (.pth / .pth.tar)")
     parser.add_argument('dst', help='where to write the attnplug checkpoint')
     args = parser.parse_args(argv)
-    import pprint
-
     source = load_source(args.src)
     state_dict, dropped, cfg = convert(source)
     backbone = build_backbone(cfg)
