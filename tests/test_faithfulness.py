@@ -42,6 +42,16 @@ def test_every_record_is_compared_within_its_tolerance():
         assert row['max_diff'] <= row['atol'], row['record']
 
 
+def test_every_registered_layer_is_held_to_a_reference():
+    """Issue 23's rule: each registered family has a golden test against its authors' code (or
+    the OpenMMLab module, where theirs does not run here)."""
+    from attnplug.layers.base import registered_layers
+    _, payload = _tool_and_rows()
+    compared = {m for row in payload['rows'] for m in row['modules']}
+    missing = sorted(set(registered_layers()) - compared)
+    assert not missing, f'no golden record compares {missing}; {HINT} after adding one'
+
+
 def test_the_doc_block_is_rendered_from_the_json():
     tool, payload = _tool_and_rows()
     text = tool.DOC.read_text()
