@@ -42,9 +42,49 @@ def test_every_record_is_compared_within_its_tolerance():
         assert row['max_diff'] <= row['atol'], row['record']
 
 
+def test_every_registered_layer_is_held_to_a_reference():
+    """Issue 23's rule: each registered family has a golden test against its authors' code (or
+    the OpenMMLab module, where theirs does not run here)."""
+    from attnplug.layers.base import registered_layers
+    _, payload = _tool_and_rows()
+    compared = {m for row in payload['rows'] for m in row['modules']}
+    missing = sorted(set(registered_layers()) - compared)
+    assert not missing, f'no golden record compares {missing}; {HINT} after adding one'
+
+
 def test_the_doc_block_is_rendered_from_the_json():
     tool, payload = _tool_and_rows()
     text = tool.DOC.read_text()
     assert tool.current_block(text) == tool.render(payload['rows']), \
         f'docs/modules.md: the faithfulness block disagrees with docs/faithfulness.json; {HINT}'
     assert payload['generated']['command'] == tool.COMMAND
+
+
+def test_the_tool_matches_comparisons_to_record_files(tmp_path, monkeypatch):
+    """What the tool does with what the golden tests report: a record compared by a test gets
+    its largest difference, a record nobody compares is marked untested."""
+    import shutil
+
+    import torch
+
+    from attnplug import testing
+    from attnplug.layers import SCSE
+    tool = repo_script('tools/faithfulness.py')
+    for name in ('a.pt', 'b.pt'):
+        shutil.copy(tool.RECORDS / 'scse.pt', tmp_path / name)
+    monkeypatch.setattr(tool, 'RECORDS', tmp_path)
+    monkeypatch.setattr(tool, 'ROOT', tmp_path)
+    seen = []
+    monkeypatch.setattr(testing, '_GOLDEN_OBSERVERS', [seen.append])
+    record = testing.load_golden(tmp_path / 'a.pt')
+    module = SCSE(32, fusion='max')
+    keys = {'cSE.fc1.': 'channel_fc1.', 'cSE.fc2.': 'channel_fc2.', 'sSE.conv.': 'spatial_conv.'}
+    testing.assert_matches_golden(module, record,
+                                  testing.map_golden_state_dict(module, record['state_dict'], keys))
+    assert [obs['path'] for obs in seen] == [str(tmp_path / 'a.pt')]
+    rows = tool.build_rows(seen)
+    assert [(r['record'], r['tested']) for r in rows] == [('a.pt', True), ('b.pt', False)]
+    assert rows[0]['max_diff'] == max(seen[0]['diffs'].values()) <= 1e-5
+    assert rows[0]['attnplug'] == "SCSE(fusion='max')"
+    table = tool.render(rows)
+    assert table.count('**untested**') == 1 and torch.is_tensor(record['inputs'][0])

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from attnplug.layers import BAM
-from attnplug.testing import assert_matches_golden, load_golden, map_golden_state_dict
+from attnplug.testing import (assert_departs_from_golden, assert_matches_golden, load_golden,
+                              map_golden_state_dict)
 
 RECORD = Path(__file__).with_name('authors') / 'bam.pt'
 KEYS = {'channel_att.gate_c.gate_c_fc_0.': 'channel_branch.0.',  # nn.Linear -> 1x1 conv
@@ -32,6 +33,19 @@ def test_authors_variant_equals_the_authors_code():
     module, record, mapped = _authors_bam()
     assert record['inputs'][0].shape[2:] == (11, 13)  # H <= W < 2H: their square window
     assert_matches_golden(module, record, mapped)
+
+
+def test_the_paper_variant_departs_from_it():
+    """The paper's BAM (sum in the gate, gain 1) with the authors' weights where it has them:
+    their convs' biases that feed a BN are dropped, the final BNs stay identities."""
+    record = load_golden(RECORD)
+    module = BAM(32, reduction=16, zero_init=False).eval()
+    drop = tuple(f'{branch}.{name}.bias' for branch, name in (
+        ('channel_att.gate_c', 'gate_c_fc_0'), ('spatial_att.gate_s', 'gate_s_conv_reduce0'),
+        ('spatial_att.gate_s', 'gate_s_conv_di_0'), ('spatial_att.gate_s', 'gate_s_conv_di_1')))
+    mapped = map_golden_state_dict(module, record['state_dict'], KEYS, drop=drop,
+                                   keep_missing=True)
+    assert_departs_from_golden(module, record, mapped, min_diff=1e-2)
 
 
 def test_authors_variant_pools_the_left_square_then_the_whole_map():
