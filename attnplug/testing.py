@@ -410,7 +410,8 @@ def assert_departs_from_golden(module: nn.Module, record: dict, state_dict: dict
 # ``state_dict`` is then empty; :func:`golden_state_dict` returns the weights either way.
 
 
-def seeded_tensor(key: str, shape, dtype: torch.dtype = torch.float32, seed: int = 0) -> torch.Tensor:
+def seeded_tensor(key: str, shape, dtype: torch.dtype = torch.float32,
+                  seed: int = 0) -> torch.Tensor:
     """A deterministic tensor for state-dict entry ``key`` (fp32 unless ``dtype`` says otherwise),
     scaled so that a deep network stays finite and O(1): weights of rank >= 2 are
     ``N(0, 1/fan_in)``, 1-d ``weight`` (norm scales) uniform in [0.5, 1.5], ``running_var``
