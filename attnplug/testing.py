@@ -252,6 +252,12 @@ def repo_script(path: str):
 GOLDEN_KEYS = ('provenance', 'authors_kwargs', 'state_dict', 'inputs', 'outputs')
 PROVENANCE_KEYS = ('repo', 'commit', 'file', 'cls')
 
+# Where each loaded record came from, {id(record): (path, record)}, and the observers that
+# assert_matches_golden reports its comparisons to (tools/faithfulness.py registers one while it
+# runs the golden tests; the tests themselves never write anything).
+_GOLDEN_PATHS = {}
+_GOLDEN_OBSERVERS = []
+
 
 def load_golden(path) -> dict:
     """Load and validate a golden record (see ``tests/golden/README.md``).
@@ -272,7 +278,56 @@ def load_golden(path) -> dict:
     bad = sorted(set(record['outputs']) - {'train', 'eval'})
     if bad:
         raise ValueError(f"golden record {path}: output modes {bad}; expected 'train'/'eval'")
+    _GOLDEN_PATHS[id(record)] = (str(path), record)
     return record
+
+
+def golden_record_path(record: dict):
+    """The file a record was loaded from by :func:`load_golden` (None for another dict)."""
+    entry = _GOLDEN_PATHS.get(id(record))
+    return entry[0] if entry is not None and entry[1] is record else None
+
+
+def map_golden_state_dict(module: nn.Module, authors: dict, key_map=None,
+                          drop=(), keep_missing: bool = False) -> dict:
+    """The authors' state dict ``authors`` in ``module``'s keys and shapes.
+
+    ``key_map`` renames keys: a dict ``{authors' key or prefix: attnplug's}`` (the longest
+    matching prefix wins) or a function of the key; keys starting with an entry of ``drop`` are
+    left out. A value whose shape differs from the module's but has as many elements is
+    reshaped (an ``nn.Linear`` weight ``(out, in)`` into a 1x1 conv's ``(out, in, 1, 1)``, a
+    ``(1, )`` gain into a scalar). Raises ``KeyError`` when a key of either side is left over,
+    so that a mapping cannot silently skip a weight; with ``keep_missing`` the module's keys
+    that the authors lack keep the module's current values instead (for comparing a variant
+    that has more weights than the authors' code, e.g. the paper's final BNs)."""
+    own = module.state_dict()
+    mapped = {}
+    for key, value in authors.items():
+        if any(key.startswith(d) for d in drop):
+            continue
+        if callable(key_map):
+            new = key_map(key)
+        else:
+            prefixes = [p for p in (key_map or {}) if key.startswith(p)]
+            new = key
+            if prefixes:
+                p = max(prefixes, key=len)
+                new = key_map[p] + key[len(p):]
+        if new not in own:
+            raise KeyError(f'{_name(module)}: the authors\' {key!r} maps to {new!r}, which is '
+                           f'not a key of the module')
+        if value.shape != own[new].shape:
+            if value.numel() != own[new].numel():
+                raise KeyError(f'{_name(module)}: {key!r} {tuple(value.shape)} does not fit '
+                               f'{new!r} {tuple(own[new].shape)}')
+            value = value.reshape(own[new].shape)
+        mapped[new] = value
+    missing = sorted(set(own) - set(mapped))
+    if keep_missing:
+        return {k: mapped.get(k, own[k]) for k in own}
+    if missing:
+        raise KeyError(f'{_name(module)}: no authors\' weight maps to {missing}')
+    return mapped
 
 
 def golden_max_diff(module: nn.Module, record: dict, state_dict: dict) -> dict:
@@ -322,4 +377,82 @@ def assert_matches_golden(module: nn.Module, record: dict, state_dict: dict,
             f'{_name(module)}: perturbing {key} left the output within {atol} of {where}: '
             'the golden comparison cannot fail')
         module.load_state_dict(state_dict)
+    # only a comparison that holds is reported (a test may expect one to fail)
+    for observer in _GOLDEN_OBSERVERS:
+        observer(dict(kind='match', path=golden_record_path(record), provenance=dict(prov),
+                      module=_name(module), diffs=dict(diffs), atol=atol))
     return diffs
+
+
+def assert_departs_from_golden(module: nn.Module, record: dict, state_dict: dict,
+                               min_diff: float = 1e-3) -> dict:
+    """``module`` -- attnplug's default (the paper's) variant, with the authors' weights mapped
+    into ``state_dict`` -- differs from the authors' outputs by more than ``min_diff`` in every
+    recorded mode: the departure that the authors' variant argument exists for is real.
+    Returns the max differences by mode (tools/faithfulness.py shows them)."""
+    diffs = golden_max_diff(module, record, state_dict)
+    prov = record['provenance']
+    assert min(diffs.values()) > min_diff, (
+        f"{_name(module)} at its defaults equals {prov['repo']} {prov['cls']} within "
+        f'{min(diffs.values()):.3g}: no departure to document')
+    for observer in _GOLDEN_OBSERVERS:  # reported once it holds
+        observer(dict(kind='departure', path=golden_record_path(record), provenance=dict(prov),
+                      module=_name(module), diffs=dict(diffs), atol=min_diff))
+    return diffs
+
+
+# --- Golden records of whole backbones ---------------------------------------------------------
+#
+# A pretrained backbone's state dict (25 M values for a ResNet-50) is too big to commit. Its
+# record stores the authors' key names and shapes and a seed instead (``record['weights']``), and
+# both the script that ran the authors' model and the test fill those keys with
+# :func:`seeded_state_dict`, which depends only on (seed, key, shape, dtype). The record's
+# ``state_dict`` is then empty; :func:`golden_state_dict` returns the weights either way.
+
+
+def seeded_tensor(key: str, shape, dtype: torch.dtype = torch.float32,
+                  seed: int = 0) -> torch.Tensor:
+    """A deterministic tensor for state-dict entry ``key`` (fp32 unless ``dtype`` says otherwise),
+    scaled so that a deep network stays finite and O(1): weights of rank >= 2 are
+    ``N(0, 1/fan_in)``, 1-d ``weight`` (norm scales) uniform in [0.5, 1.5], ``running_var``
+    uniform in [0.5, 1.5], ``running_mean`` and biases ``N(0, 0.1²)``, integer tensors
+    (``num_batches_tracked``) zero. Each key has its own generator (``seed`` and the CRC-32 of
+    the key), so the order of the keys does not matter."""
+    import zlib
+    shape = tuple(int(s) for s in shape)
+    if not dtype.is_floating_point:
+        return torch.zeros(shape, dtype=dtype)
+    gen = torch.Generator().manual_seed(seed * 1_000_003 + zlib.crc32(key.encode()))
+    leaf = key.rsplit('.', 1)[-1]
+    if leaf == 'running_var' or (leaf == 'weight' and len(shape) == 1):
+        t = torch.rand(shape, generator=gen) + 0.5
+    elif len(shape) >= 2:
+        fan_in = max(1, int(torch.tensor(shape[1:]).prod()))
+        t = torch.randn(shape, generator=gen) / fan_in**0.5
+    else:
+        t = torch.randn(shape, generator=gen) * 0.1
+    return t.to(dtype)
+
+
+def seeded_state_dict(spec: dict) -> dict:
+    """The state dict described by ``spec = dict(seed=int, shapes={key: [..]}, dtypes={key: str})``
+    (the ``weights`` entry of a backbone record), filled by :func:`seeded_tensor`."""
+    dtypes = spec.get('dtypes', {})
+    return {k: seeded_tensor(k, shape, getattr(torch, dtypes.get(k, 'float32')), spec['seed'])
+            for k, shape in spec['shapes'].items()}
+
+
+def state_dict_spec(state_dict: dict, seed: int = 0) -> dict:
+    """The ``weights`` entry of a record for ``state_dict``: its keys, shapes and dtypes."""
+    return dict(seed=seed, shapes={k: list(v.shape) for k, v in state_dict.items()},
+                dtypes={k: str(v.dtype).replace('torch.', '') for k, v in state_dict.items()})
+
+
+def golden_state_dict(record: dict) -> dict:
+    """The authors' weights of a golden record: ``record['state_dict']``, or, where that is
+    empty, the weights regenerated from ``record['weights']`` (:func:`seeded_state_dict`)."""
+    if record['state_dict']:
+        return dict(record['state_dict'])
+    if 'weights' not in record:
+        raise ValueError("golden record: empty 'state_dict' and no 'weights' spec to regenerate it")
+    return seeded_state_dict(record['weights'])

@@ -167,3 +167,15 @@ def hidden_width(channels: int, reduction: float, hidden_channels: Optional[int]
     if reduction <= 0:
         raise ValueError(f'{owner}: reduction must be > 0, got {reduction}')
     return max(make_divisible(int(channels // reduction), divisor), min_hidden_channels)
+
+
+#: The values of a layer's ``variant`` argument: the paper's equations, or the authors' released
+#: code where it departs from them (each layer's docstring lists how, with the line of code).
+VARIANTS = ('paper', 'authors')
+
+
+def check_variant(variant: str, owner: str) -> str:
+    """``variant`` if it is one of :data:`VARIANTS`, else a ``ValueError`` naming ``owner``."""
+    if variant not in VARIANTS:
+        raise ValueError(f'{owner}: variant must be one of {VARIANTS}, got {variant!r}')
+    return variant

@@ -9,7 +9,10 @@ sigmoid give channel weights that multiply the feature.
 
 Departure from the paper: by default a 3x3 conv + BN + ReLU (``in_channels ->
 out_channels``) runs first and the attention weights its output. The paper's
-figure has no such conv; it comes from the authors' released code and from
+figure has no such conv; it comes from the authors' released code (ycszen/TorchSeg@62eeb159,
+by the first author: ``furnace/seg_opr/seg_oprs.py:196-198``, ``AttentionRefinement``, which
+this module equals with ``out_channels`` set: tests/golden/test_authors_attention_refinement.py)
+and from
 mmseg's ``AttentionRefinementModule`` (``mmseg/models/backbones/bisenetv1.py``),
 which this class reproduces exactly with copied weights (key mapping:
 ``conv_layer.conv`` -> ``conv``, ``conv_layer.bn`` -> ``norm``,

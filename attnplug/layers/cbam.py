@@ -12,9 +12,21 @@ The block (paper Sec. 3, Eq. 1-3) refines a feature sequentially:
   the pools running over the channel axis.
 
 Departures from the paper: the MLP is written as two 1x1 convolutions with
-bias on the ``(N, C, 1, 1)`` descriptors (same maths); the hidden width is
-``max(C // r, 1)``. Following the paper's equations, the spatial branch has no
-batch norm (the official code adds one after the 7x7 conv).
+bias on the ``(N, C, 1, 1)`` descriptors (same maths; the authors' ``nn.Linear``
+weights map by a reshape to ``(out, in, 1, 1)``); the hidden width is ``max(C // r, 1)``.
+
+The authors' released code (Jongchan/attention-module@459efad0, ``MODELS/cbam.py``) departs
+from the paper's Eq. 3 in two ways; ``variant='authors'`` reproduces both (the default,
+``variant='paper'``, follows the equations):
+
+* a BatchNorm (``eps=1e-5, momentum=0.01``) after the 7x7 spatial conv:
+  ``cbam.py:77`` builds ``BasicConv(2, 1, 7, relu=False)``, whose ``bn=True`` default
+  (``cbam.py:7``) adds ``nn.BatchNorm2d(out_planes, eps=1e-5, momentum=0.01)`` (``cbam.py:11``).
+  Their ResNet zeroes that BN's weight at init (``MODELS/model_resnet.py:134-136``: a ``bn``
+  weight under ``SpatialGate`` is set to 0; every bias is set to 0 at lines 139-140), so ``Ms``
+  starts as a constant 0.5; ``reset_parameters()`` does the same in this variant;
+* the channel-pooled map is ordered ``(max, mean)`` (``cbam.py:70``), the paper writes
+  ``[AvgPool; MaxPool]``: the 7x7 conv's two input channels are swapped.
 """
 from typing import List, Optional
 
@@ -22,7 +34,7 @@ import torch
 import torch.nn as nn
 
 from ..registry import MODELS
-from ._bricks import ConfigType, build_activation, hidden_width
+from ._bricks import ConfigType, build_activation, check_variant, hidden_width
 from .base import AttentionMap, AttentionModule
 
 
@@ -44,18 +56,25 @@ class CBAMChannelAttention(nn.Module):
 
 
 class CBAMSpatialAttention(nn.Module):
-    """``Ms`` of CBAM (Eq. 3): returns the spatial weights ``(N, 1, H, W)``."""
+    """``Ms`` of CBAM (Eq. 3): returns the spatial weights ``(N, 1, H, W)``. With
+    ``authors=True``, the authors' code: pooled channels ``(max, mean)`` and a BN after the
+    conv."""
 
-    def __init__(self, kernel_size: int, gate_cfg: ConfigType):
+    def __init__(self, kernel_size: int, gate_cfg: ConfigType, authors: bool = False):
         super().__init__()
         if kernel_size % 2 != 1:
             raise ValueError(f'CBAM: spatial_kernel must be odd, got {kernel_size}')
+        self.authors = authors
         self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False)
+        # Jongchan/attention-module cbam.py:11 (BasicConv's BN)
+        self.norm = nn.BatchNorm2d(1, eps=1e-5, momentum=0.01) if authors else None
         self.gate = build_activation(gate_cfg)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pooled = torch.cat([x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=1)
-        return self.gate(self.conv(pooled))
+        mean, mx = x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)
+        if self.authors:
+            return self.gate(self.norm(self.conv(torch.cat([mx, mean], dim=1))))
+        return self.gate(self.conv(torch.cat([mean, mx], dim=1)))
 
 
 @MODELS.register_module()
@@ -73,6 +92,9 @@ class CBAM(AttentionModule):
         hidden_channels (int, optional): Hidden width of the MLP, overriding
             ``reduction``. Default: None.
         spatial_kernel (int): Odd kernel size of the spatial conv. Default: 7.
+        variant (str): ``'paper'`` (Eq. 1-3) or ``'authors'``: the released code, with a BN
+            after the spatial conv (zero weight at init) and the pooled channels ordered
+            ``(max, mean)``; it adds the keys ``spatial_attention.norm.*``. Default: 'paper'.
         act_cfg (str | dict): Activation inside the MLP. Default: dict(type='ReLU').
         gate_cfg (str | dict): Gate of both attention maps.
             Default: dict(type='Sigmoid').
@@ -87,6 +109,7 @@ class CBAM(AttentionModule):
                  reduction: int = 16,
                  hidden_channels: Optional[int] = None,
                  spatial_kernel: int = 7,
+                 variant: str = 'paper',
                  act_cfg: ConfigType = dict(type='ReLU'),
                  gate_cfg: ConfigType = dict(type='Sigmoid'),
                  init_cfg=None):
@@ -95,7 +118,18 @@ class CBAM(AttentionModule):
                                             owner='CBAM')
         self.channel_attention = CBAMChannelAttention(in_channels, self.hidden_channels,
                                                       act_cfg, gate_cfg)
-        self.spatial_attention = CBAMSpatialAttention(spatial_kernel, gate_cfg)
+        self.variant = check_variant(variant, 'CBAM')
+        self.spatial_attention = CBAMSpatialAttention(spatial_kernel, gate_cfg,
+                                                      authors=variant == 'authors')
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """The paper's CBAM keeps PyTorch's init. The authors' variant zeroes the spatial BN's
+        weight and bias, as their ResNet does (``model_resnet.py:134-140``)."""
+        norm = self.spatial_attention.norm
+        if norm is not None:
+            nn.init.zeros_(norm.weight)
+            nn.init.zeros_(norm.bias)
 
     def _refine(self, x: torch.Tensor):
         self.check_input(x)

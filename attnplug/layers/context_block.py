@@ -15,6 +15,11 @@ attention-pooling softmax runs in fp32 under autocast, and the bottleneck is at 
 channel. The block is an exact identity at init only with ``fusion_types=('channel_add',)``
 (the last conv of the transform is zero); ``'channel_mul'`` starts at ``x · sigmoid(0) = x/2``,
 as in the paper and mmcv.
+
+mmcv's block is the authors' (xvjiarui/GCNet@029db540 ``mmdet/ops/gcb/context_block.py``,
+``ContextBlock``, with the same keys); at their configs' ``ratio=1/16`` (e.g.
+``configs/gcnet/r101/backbone_syncbn/mask_rcnn_r16_gcb_c3-c5_r101_fpn_syncbn_1x.py:14-16``) this
+module equals it (tests/golden/test_authors_context_block.py).
 """
 from typing import List, Sequence
 

@@ -21,6 +21,10 @@ official code: ``r = 32``, hidden width ``max(8, C // r)``, h-swish activation.
 Departure from the paper: none in the maths; the hidden width's floor of 8 and
 the bias on ``F1`` are taken from the official code. The output always has
 ``in_channels`` channels (the official code allows a different ``oup``).
+
+At its defaults the module equals the authors' ``CoordAtt(C, C)`` (houqb/CoordAttention@7619bea9
+``coordatt.py``: ``mip = max(8, inp // reduction)`` at line 28, ``conv1`` with bias at line 30;
+tests/golden/test_authors_coord_attention.py).
 """
 from typing import List, Optional
 

@@ -18,6 +18,9 @@ twice, which is how mmseg's ``CCHead`` loops it (attnplug's ``CCHead`` passes it
 value 1×1 convs run as one conv over their concatenated weights (the input is read once; 6 % of
 a pass at 512×128×256 on CPU), the query/key width is at least one channel (mmcv's
 ``C // 8`` is 0 below 8 channels) and ``reduction`` can change it.
+
+The authors' code is a CUDA extension, so the golden reference is mmcv 2.1.0's module
+(tests/golden/test_authors_criss_cross.py).
 """
 from typing import List, Sequence
 

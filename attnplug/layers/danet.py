@@ -7,7 +7,8 @@ arXiv 1809.02983 (official code: https://github.com/junfu1115/DANet).
   positions, ``E_j = α Σ_i s_ji D_i + A_j`` with α (``gamma``) starting at 0.
 * Channel attention (CAM, Sec. 3.3, Eq. 3-4): the C×C affinity ``X Xᵀ`` of the channels,
   ``E = β · softmax(max(X Xᵀ) - X Xᵀ) X + A`` with β (``gamma``) starting at 0. The
-  ``max - energy`` form is the official code's (the paper writes the plain softmax).
+  ``max - energy`` form is the official code's (the paper writes the plain softmax):
+  junfu1115/DANet@b0a0fa00 ``encoding/nn/da_att.py:75``.
 
 State-dict keys are those of mmseg's ``PAM`` / ``CAM`` (mmseg/models/decode_heads/da_head.py:
 ``query_project``, ``key_project``, ``value_project``, ``gamma.scale``), so their weights load
@@ -15,6 +16,10 @@ directly. Departures from mmseg: PAM never builds the N×N map (it uses
 :func:`attnplug.functional.attention`, query-chunked because the value size differs from the
 key size); CAM's C×C energies are computed in fp32 under autocast (a sum over N products of
 unscaled activations overflows fp16); both can be used as shape-preserving backbone plugins.
+
+Both equal the authors' ``PAM_Module`` / ``CAM_Module`` (``encoding/nn/da_att.py``; keys
+``query_conv``/``key_conv``/``value_conv`` -> ``*_project``, ``gamma`` (1, ) -> ``gamma.scale``)
+at their defaults (tests/golden/test_authors_danet.py).
 """
 from typing import List, Optional, Sequence
 

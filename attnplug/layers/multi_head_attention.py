@@ -21,6 +21,13 @@ the N×N logits for large maps: the absolute / no-encoding case runs the fused
 ``scaled_dot_product_attention`` (O(N) memory on CPU because the query, key and value head
 sizes are equal); the relative case builds the relative logits per block of query rows
 (O(rows · N)) inside the query-chunked path of :func:`attnplug.functional.attention`.
+
+BoTNet's authors released TensorFlow code, so the golden reference is the multi-head
+attention of mmcv 2.1.0 (``MultiheadAttention``, which wraps ``torch.nn.MultiheadAttention``)
+over the H·W positions with an identity residual: ``pos_encoding=None`` equals it, with the
+keys ``in_proj_weight``/``in_proj_bias`` -> ``qkv``, ``out_proj`` -> ``out_proj``
+(tests/golden/test_authors_multi_head_attention.py). The position encodings are checked
+against their formulas in tests/layers/test_multi_head_attention.py.
 """
 from typing import List, Optional, Sequence
 

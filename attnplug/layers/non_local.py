@@ -22,6 +22,10 @@ weights load directly):
 The attention itself runs through :func:`attnplug.functional.attention`, so no N×N matrix is
 built for large maps (mmcv's builds it): the dot-product mode is computed as
 ``θ (φᵀ g) / N`` in O(N), the others by fused or query-chunked attention.
+
+The authors' code is Caffe2 (video networks), so the golden reference is mmcv 2.1.0's
+``NonLocal2d`` (tests/golden/test_authors_non_local.py, and tests/layers/test_non_local.py for
+every mode).
 """
 from typing import List, Optional, Sequence
 

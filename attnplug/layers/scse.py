@@ -9,9 +9,18 @@ The block (paper Sec. 2) recalibrates a feature ``U`` twice, in parallel:
 * sSE: ``U_sSE = sigmoid(Conv1x1_{C->1}(U)) * U``;
 * scSE: ``U_scSE = U_cSE + U_sSE``.
 
-Departures from the paper: ``W1``/``W2`` are 1x1 convs with bias; ``fusion``
-also offers ``'max'`` (element-wise max), the aggregation the authors found
-best in the journal extension (Roy et al., IEEE TMI 2019, arXiv 1808.08127).
+Departures from the paper: ``W1``/``W2`` are 1x1 convs with bias (the authors' ``nn.Linear``
+weights map by a reshape to ``(out, in, 1, 1)``); ``fusion`` also offers ``'max'``
+(element-wise max), the aggregation the authors found best in the journal extension
+(Roy et al., IEEE TMI 2019, arXiv 1808.08127).
+
+The authors' code (ai-med/squeeze_and_excitation@acdd26e7,
+``squeeze_and_excitation/squeeze_and_excitation.py``, ``ChannelSpatialSELayer``) fuses by
+maximum, ``torch.max(self.cSE(x), self.sSE(x))`` (line 123), where the MICCAI paper adds:
+``fusion='max'`` reproduces it (the default stays the paper's ``'add'``). Its cSE
+(``ChannelSELayer``, lines 27-57: ``Linear(C, C // 2)``, ReLU, ``Linear(C // 2, C)``,
+sigmoid, both with bias) and sSE (``SpatialSELayer``, lines 66-98: a 1x1 conv with bias,
+sigmoid) are this module's, with the same default ``reduction_ratio=2``.
 """
 from typing import List, Optional
 
@@ -37,7 +46,7 @@ class SCSE(AttentionModule):
         hidden_channels (int, optional): Hidden width of the channel SE, overriding
             ``reduction``. Default: None.
         fusion (str): How the two recalibrated features are combined:
-            ``'add'`` (the paper) or ``'max'``. Default: 'add'.
+            ``'add'`` (the paper) or ``'max'`` (the authors' code). Default: 'add'.
         act_cfg (str | dict): Activation inside the channel SE.
             Default: dict(type='ReLU').
         gate_cfg (str | dict): Gate of both excitations. Default: dict(type='Sigmoid').

@@ -32,8 +32,26 @@ Departures from the paper:
 * Argument names follow attnplug's one vocabulary: the fuse width ``d`` is
   ``hidden_channels`` and its floor ``L`` is ``min_hidden_channels``.
 * The softmax runs in fp32 (under autocast too).
+
+The authors' Caffe release (implus/SKNet@17dd7086, ``models/sknet50.prototxt``) is the spec:
+each SK unit, e.g. ``conv2_1`` (lines 151-466), has two 3x3 branches with ``group: 32``,
+the second with ``dilation: 2`` (lines 151-272), each followed by BN and ReLU; their sum is
+globally average-pooled, ``B_fc1`` (1x1, no bias, ``num_output: 32`` = ``max(128 / 16, 32)``)
++ BN + ReLU, ``B_fc2`` (1x1, no bias, 2 x 128 outputs) reshaped to ``(N, 2, C, 1)``, a softmax
+over the branch axis, and ``a_0 * U_0 + a_1 * U_1`` (``Scale`` then ``Axpy``). That is
+``SKConv(C, C, groups=32)`` with the default ``num_branches=2, reduction=16,
+min_hidden_channels=32``.
+
+The authors' PyTorch SK-ResNet (implus/PytorchInsight@2864528f,
+``classification/models/imagenet/resnet_sk.py``, ``Bottleneck``, from line 52) builds its
+branches differently: two undilated 3x3 convs, the first with 1 group and the second with 32
+(``conv2``, ``conv2g``, lines 60-63), and a fuse width of ``planes // 16`` with no floor
+(lines 72-74). ``branch_cfgs=[dict(groups=1, dilation=1), dict(groups=32, dilation=1)],
+min_hidden_channels=1`` reproduces it (the keys map ``conv2``/``bn2`` -> ``branches.0.0/1``,
+``conv2g``/``bn2g`` -> ``branches.1.0/1``, ``conv_fc1`` -> ``fc_reduce``, ``bn_fc1`` ->
+``fc_norm``, ``conv_fc2`` -> ``fc_select``).
 """
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -70,6 +88,11 @@ class SKConv(AttentionModule):
         bias (bool): Bias of the branch convs (redundant before BN).
             Default: False.
         num_branches (int): Number of branches ``M``. Default: 2.
+        branch_cfgs (list[dict], optional): One dict per branch, overriding that branch's
+            ``groups`` and/or ``dilation`` (a multiple of the base ``dilation``; a key left
+            out keeps the default: ``m + 1`` and ``groups``), e.g. the authors' PyTorch
+            SK-ResNet ``[dict(groups=1, dilation=1), dict(groups=32, dilation=1)]``. None
+            gives branch ``m`` ``dilation * (m + 1)`` and ``groups``. Default: None.
         reduction (int): Reduction ratio ``r`` of the fuse fc:
             ``d = max(out_channels // r, L)``. Default: 16.
         hidden_channels (int, optional): ``d`` set explicitly. Default: None.
@@ -94,6 +117,7 @@ class SKConv(AttentionModule):
                  groups: int = 1,
                  bias: bool = False,
                  num_branches: int = 2,
+                 branch_cfgs: Optional[Sequence[dict]] = None,
                  reduction: int = 16,
                  hidden_channels: Optional[int] = None,
                  min_hidden_channels: int = 32,
@@ -115,9 +139,20 @@ class SKConv(AttentionModule):
                 f'dilation={dilation}; the branches need equal output sizes')
         if num_branches < 1:
             raise ValueError(f'SKConv: num_branches must be >= 1, got {num_branches}')
-        if in_channels % groups or out_channels % groups:
-            raise ValueError(f'SKConv: groups={groups} must divide in_channels={in_channels} '
-                             f'and out_channels={out_channels}')
+        if branch_cfgs is None:
+            branch_cfgs = [dict(dilation=m + 1, groups=groups) for m in range(num_branches)]
+        elif len(branch_cfgs) != num_branches:
+            raise ValueError(f'SKConv: branch_cfgs has {len(branch_cfgs)} entries, expected '
+                             f'num_branches={num_branches}')
+        for cfg in branch_cfgs:
+            unknown = set(cfg) - {'dilation', 'groups'}
+            if unknown:
+                raise ValueError(f'SKConv: branch_cfgs keys must be dilation/groups, got '
+                                 f'{sorted(unknown)}')
+            g = cfg.get('groups', groups)
+            if in_channels % g or out_channels % g:
+                raise ValueError(f'SKConv: groups={g} must divide in_channels={in_channels} '
+                                 f'and out_channels={out_channels}')
         self.out_channels = out_channels
         self.num_branches = num_branches
         # attributes a conv slot's owner may read
@@ -127,14 +162,14 @@ class SKConv(AttentionModule):
         self.groups = groups
 
         self.branches = nn.ModuleList()
-        for m in range(num_branches):
-            d = dilation * (m + 1)
+        for m, cfg in enumerate(branch_cfgs):
+            d = dilation * cfg.get('dilation', m + 1)
             self.branches.append(
                 nn.Sequential(
                     nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride,
-                              padding=d * (kernel_size - 1) // 2, dilation=d, groups=groups,
-                              bias=bias), build_norm(norm_cfg, out_channels),
-                    build_activation(act_cfg)))
+                              padding=d * (kernel_size - 1) // 2, dilation=d,
+                              groups=cfg.get('groups', groups), bias=bias),
+                    build_norm(norm_cfg, out_channels), build_activation(act_cfg)))
 
         hidden = self.hidden_channels = hidden_width(out_channels, reduction, hidden_channels,
                                                      min_hidden_channels, owner='SKConv')

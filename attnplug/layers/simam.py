@@ -13,6 +13,14 @@ distinctive neuron. The refined feature is ``X̃ = sigmoid(1 / E) ⊙ X`` (Eq. 7
 
 Departures from the paper: the energies are computed in fp32 (a sum of N squared activations
 overflows fp16), and a 1×1 map (``n = 0``) uses ``n = 1`` instead of dividing by zero.
+
+The authors' code (ZjjConan/SimAM@ae98f43a, ``networks/attentions/simam_module.py``,
+``simam_module``) computes the same equations (lines 21-29) with the same default
+``e_lambda=1e-4`` (line 6; on a 1x1 map it divides by ``n = 0``). Their released runs set
+``λ = 0.1``: the README's training commands pass ``--attention_type simam --attention_param 0.1``
+(README lines 71-74), as do their detection configs (``attention_param=0.1``,
+``mmdetection/configs/_base_/models/mask_rcnn_r50simam_fpn.py:11``). ``e_lambda=0.1``
+reproduces those models; the default stays the paper's 1e-4.
 """
 from typing import List
 
@@ -33,7 +41,8 @@ class SimAM(AttentionModule):
 
     Args:
         in_channels (int): Channels of the input (checked; SimAM has no weights).
-        e_lambda (float): The regulariser ``λ`` of Eq. 6. Default: 1e-4 (the paper).
+        e_lambda (float): The regulariser ``λ`` of Eq. 6; the authors' released models use
+            0.1. Default: 1e-4 (the paper).
         gate_cfg (str | dict): Gate of the inverse energies. Default: dict(type='Sigmoid').
         init_cfg (dict | list[dict], optional): mmengine init config. Default: None.
     """

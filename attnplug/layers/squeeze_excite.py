@@ -16,6 +16,12 @@ variants used in OpenMMLab:
   (``make_divisible``, as in MobileNetV3) - the paper uses ``C // r``;
 * the gate is configurable; the paper uses a sigmoid, mmseg's ``SELayer``
   defaults to ``HSigmoid(bias=3, divisor=6)``.
+
+The authors released Caffe models only. The SE block of their ``models/SE-ResNet-50.prototxt``
+(hujie-frank/SENet@0262d43d, lines 167-250: global average pooling, a 1x1 conv ``C -> C/16``
+with bias, ReLU, a 1x1 conv back with bias, sigmoid, and the ``Axpy`` that scales the
+feature) is the spec; ``SqueezeExcitation(C)`` at its defaults equals it, run layer by layer
+(tests/golden/test_authors_squeeze_excite.py).
 """
 from typing import Optional
 

@@ -330,7 +330,9 @@ class _WithPluginsMixin:
     (MiT and Swin do with ``init_cfg=None``; ResNet's Kaiming ``init_cfg`` hits every Conv2d),
     which would undo a plugin's identity start. So the plugin tree is detached while it runs,
     and the plugins initialise themselves afterwards. A ``Pretrained`` ``init_cfg`` therefore
-    never sees plugin keys: they are reported here as initialised by the plugins.
+    never sees plugin keys: they are reported here as initialised by the plugins, unless the
+    checkpoint holds plugin keys (``attnplug_plugins.*``, as converted checkpoints do); then they
+    are loaded from it, all of them or an error.
     """
 
     def __reduce_ex__(self, protocol):
@@ -348,11 +350,47 @@ class _WithPluginsMixin:
                 self._modules[PLUGINS_ATTR] = tree
         if tree is not None:
             _init_plugin_tree(tree)
+            if _load_pretrained_plugins(self, tree):
+                return
             keys = [f'{PLUGINS_ATTR}.{k}' for k in tree.state_dict()]
             print_log(f'attnplug.WithPlugins: {len(keys)} plugin tensors of '
                       f'{type(self).__name__} are initialised by the plugins themselves, not by '
                       f'its init_cfg: {", ".join(keys[:8])}{" ..." if len(keys) > 8 else ""}',
                       logger='current')
+
+
+def _load_pretrained_plugins(model: nn.Module, tree: '_PluginTree') -> bool:
+    """Load the plugin tensors of a ``Pretrained`` ``init_cfg`` checkpoint that has them (a
+    checkpoint of a WithPlugins model, e.g. one converted by tools/model_converters/): all of
+    the plugins' keys, or an error. Returns whether it loaded any; a checkpoint without plugin
+    keys (the wrapped model's own) leaves the plugins as they initialised themselves."""
+    init_cfg = getattr(model, 'init_cfg', None)
+    pretrained = [c for c in (init_cfg if isinstance(init_cfg, list) else [init_cfg])
+                  if isinstance(c, dict) and c.get('type') == 'Pretrained']
+    if not pretrained:
+        return False
+    from mmengine.runner.checkpoint import CheckpointLoader
+    cfg = pretrained[-1]
+    checkpoint = CheckpointLoader.load_checkpoint(cfg['checkpoint'],
+                                                  map_location=cfg.get('map_location', 'cpu'))
+    state = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, dict) else {}
+    prefix = (cfg.get('prefix') or '').rstrip('.')
+    if prefix:
+        state = {k[len(prefix) + 1:]: v for k, v in state.items() if k.startswith(prefix + '.')}
+    head = PLUGINS_ATTR + '.'
+    plugin_state = {k[len(head):]: v for k, v in state.items() if k.startswith(head)}
+    if not plugin_state:
+        return False
+    missing, unexpected = tree.load_state_dict(plugin_state, strict=False)
+    if missing or unexpected:
+        raise ValueError(
+            f"attnplug.WithPlugins: the Pretrained checkpoint {cfg['checkpoint']} has plugin "
+            f'tensors that do not fit the plugins of {type(model).__name__}: missing '
+            f'{[head + k for k in missing][:8]}, unexpected {[head + k for k in unexpected][:8]}. '
+            f'Expected the plugins config the checkpoint was made for')
+    print_log(f'attnplug.WithPlugins: loaded {len(plugin_state)} plugin tensors of '
+              f"{type(model).__name__} from {cfg['checkpoint']}", logger='current')
+    return True
 
 
 def _init_plugin_tree(tree: '_PluginTree') -> None:

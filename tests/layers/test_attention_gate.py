@@ -113,3 +113,23 @@ def test_wrong_channels_messages():
         m(torch.randn(1, 8, 6, 6), torch.randn(1, CG, 3, 3))
     with pytest.raises(ValueError, match=r'AttentionGate.*gating_channels=32.*got 16'):
         m(torch.randn(1, CX, 6, 6), torch.randn(1, 16, 3, 3))
+
+
+@pytest.mark.parametrize('x_size,g_size', [((23, 31), (12, 16)), ((8, 8), (4, 4)),
+                                           ((7, 9), (3, 4))])
+def test_authors_variant_shapes_and_map(x_size, g_size):
+    """variant='authors' (ozan-oktay/Attention-Gated-Networks; equality with their code is
+    tests/golden/test_authors_attention_gate.py): a 2x2 strided theta, alpha resized to x,
+    output BN(conv1x1(x * alpha)); the map is that alpha."""
+    m = _module(variant='authors').eval()
+    assert m.theta_x.weight.shape == (CX // 2, CX, 2, 2)
+    x, g = torch.randn(2, CX, *x_size), torch.randn(2, CG, *g_size)
+    with torch.no_grad():
+        out, alpha = m(x, g, return_attention=True)
+        assert out.shape == x.shape and alpha.shape == (2, 1, *x_size)
+        torch.testing.assert_close(out, m.output_transform(x * alpha))
+        torch.testing.assert_close(m.attention_maps(x, g)[0].maps, alpha[:, 0])
+    assert_amp_finite(_GatedBy(m, torch.randn(2, CG, 12, 16)), CX)
+    assert_deterministic(_GatedBy(m, torch.randn(2, CG, 12, 16)), CX)
+    with pytest.raises(ValueError, match='AttentionGate: variant must be one of'):
+        _module(variant='paper2')

@@ -119,3 +119,18 @@ def test_gain_keeps_its_saved_key_when_missing_or_loaded():
     fresh = BAM(16)
     fresh.load_state_dict(state)
     assert float(fresh.gamma.scale) == 0.5
+
+
+def test_authors_variant_contract():
+    """variant='authors' (Jongchan/attention-module; equality with their code is
+    tests/golden/test_authors_bam.py) keeps the contract at every shape, the ones where the
+    authors' own code raises (H > W, W >= 2H) included."""
+    from attnplug.testing import perturb
+    m = perturb(_module(variant='authors', reduction=4))
+    assert_shape_preserved(m, C, sizes=((23, 31), (31, 23), (7, 7), (1, 5), (5, 1)))
+    assert_amp_finite(m, C)
+    assert_deterministic(m, C)
+    x = torch.randn(2, C, 9, 11)
+    with torch.no_grad():
+        att = m.eval()._attention(x)
+        assert torch.allclose(m(x), x * (1 + att))

@@ -72,3 +72,23 @@ def test_gradients_reach_both_attentions():
 def test_wrong_channels_message():
     with pytest.raises(ValueError, match=r'CBAM.*in_channels=32.*got 16'):
         _module()(torch.randn(1, 16, 5, 5))
+
+
+def test_authors_variant_contract_and_init():
+    """variant='authors' (Jongchan/attention-module; equality with their code is
+    tests/golden/test_authors_cbam.py): the plugin contract, and their init, a zero spatial BN
+    weight, so that Ms starts as sigmoid(0) = 0.5 everywhere."""
+    m = _module(variant='authors')
+    assert_shape_preserved(m, C)
+    assert_amp_finite(m, C)
+    assert_deterministic(m, C)
+    with torch.no_grad():
+        m.spatial_attention.norm.weight.fill_(1.0)
+    m.init_weights()
+    x = torch.randn(2, C, 9, 13)
+    with torch.no_grad():
+        _, ms = m.eval()._refine(x)
+    assert torch.equal(ms, torch.full_like(ms, 0.5))
+    assert 'spatial_attention.norm.weight' not in _module().state_dict()
+    with pytest.raises(ValueError, match='CBAM: variant must be one of'):
+        _module(variant='official')

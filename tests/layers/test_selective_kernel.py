@@ -131,3 +131,25 @@ def test_gradients_reach_the_selection():
 def test_wrong_channels_message():
     with pytest.raises(ValueError, match=r'SKConv.*in_channels=16.*got 8'):
         _module()(torch.randn(1, 8, 5, 5))
+
+
+def test_branch_cfgs():
+    """Per-branch groups and dilations (the authors' PyTorch SK-ResNet's branches; equality
+    with their code is tests/golden/test_authors_selective_kernel.py)."""
+    m = _module(32, 32, branch_cfgs=[dict(groups=1, dilation=1), dict(groups=32, dilation=1)],
+                min_hidden_channels=1, stride=2)
+    convs = [b[0] for b in m.branches]
+    assert [(c.groups, c.dilation, c.padding) for c in convs] == [(1, (1, 1), (1, 1)),
+                                                                 (32, (1, 1), (1, 1))]
+    assert m.hidden_channels == 2
+    assert_shape_preserved(_module(32, 32, branch_cfgs=[dict(groups=1), dict(groups=8)]), 32,
+                           sizes=((23, 31), (1, 5)))
+    # a key left out keeps its default: branch m is dilated m + 1
+    assert _module(branch_cfgs=[dict(groups=2), dict(groups=4)]).branches[1][0].dilation == (2, 2)
+    with pytest.raises(ValueError, match='SKConv: branch_cfgs has 1 entries, expected '
+                                         'num_branches=2'):
+        _module(branch_cfgs=[dict(groups=1)])
+    with pytest.raises(ValueError, match='SKConv: branch_cfgs keys must be dilation/groups'):
+        _module(branch_cfgs=[dict(group=1), dict(groups=1)])
+    with pytest.raises(ValueError, match='SKConv: groups=3 must divide'):
+        _module(branch_cfgs=[dict(groups=1), dict(groups=3)])
