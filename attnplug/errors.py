@@ -1,6 +1,6 @@
 """attnplug's exception types."""
 
-__all__ = ['ConfigError']
+__all__ = ['ConfigError', 'ConfigKeyError', 'ConfigTypeError']
 
 
 class ConfigError(ValueError, AssertionError):
@@ -12,3 +12,16 @@ class ConfigError(ValueError, AssertionError):
     configs with ``assert``: code and tests written for the originals
     (``pytest.raises(AssertionError)``) still catch it.
     """
+
+
+class ConfigKeyError(ConfigError, KeyError):
+    """A ``type`` no registry knows. Also a ``KeyError``, which mmengine's registries raise
+    for the same mistake. Its message is shown as written (``KeyError`` would quote it)."""
+
+    __str__ = BaseException.__str__
+
+
+class ConfigTypeError(ConfigError, TypeError):
+    """A config value of the wrong Python type (a cfg that is not a dict with a ``type``, a
+    postfix that is not a str). Also a ``TypeError``, which some hosts raised before their
+    checks moved to :mod:`attnplug.models.plugins`."""

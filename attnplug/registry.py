@@ -40,7 +40,7 @@ class AttnplugRegistry(Registry):
                     raise KeyError(
                         f'"{real_key}" (type="attnplug.{real_key}") is built on {framework}, '
                         f'which is not installed here: pip install "attnplug[{EXTRA[framework]}]"')
-                known = ', '.join(sorted(self._module_dict))
+                known = ', '.join(sorted(self.module_dict))
                 raise KeyError(
                     f'"{real_key}" is not registered in the attnplug {self.name} registry '
                     f'(type="attnplug.{real_key}"). Available names: {known}')

@@ -9,6 +9,14 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def _seed_every_test():
+    """Every test sees the same random inputs, so a failure reproduces (and does not depend
+    on the tests that ran before it)."""
+    import torch
+    torch.manual_seed(0)
+
+
 @pytest.fixture(scope='session')
 def repo_root() -> Path:
     return ROOT
@@ -37,6 +45,25 @@ def run_python(args, cwd=ROOT, timeout=900, env=None, check=True):
 @pytest.fixture(scope='session')
 def python_runner():
     return run_python
+
+
+def load_script(path):
+    """A script of this repository (``'data/generate.py'``) imported by path as a module, so that
+    tests can call its functions."""
+    import importlib.util
+    import re
+    spec = importlib.util.spec_from_file_location(
+        'attnplug_script_' + re.sub(r'\W', '_', str(Path(path).with_suffix(''))), ROOT / path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='session')
+def data_generator():
+    """``data/generate.py`` as a module: ``generate(root, datasets, num_train, num_val, seed)``
+    writes the bundled datasets, ``check(root)`` validates them."""
+    return load_script('data/generate.py')
 
 
 @pytest.fixture(scope='module')

@@ -39,17 +39,17 @@ a name in the current default scope).
 import difflib
 import fnmatch
 import inspect
-from collections import defaultdict
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
-from mmcv.cnn.bricks.plugin import infer_abbr
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from mmengine.registry import MODELS as MMENGINE_MODELS
 
+from attnplug.errors import ConfigError, ConfigKeyError, ConfigTypeError
 from attnplug.registry import MODELS
+from .plugins import build_plugin, check_cfg, init_apart, init_plugin, plan_plugins, run_chain
 
 __all__ = ['WithPlugins', 'PluginSite', 'LAYOUTS', 'PLUGINS_ATTR', 'match_paths',
            'plugin_sites', 'DEFAULT_PROBE_SIZES']
@@ -97,16 +97,16 @@ def match_paths(model: nn.Module, pattern: str, where: str = 'WithPlugins') -> L
     """Paths in ``model.named_modules()`` that ``pattern`` matches, in module order.
 
     Raises:
-        ValueError: if ``pattern`` is empty or matches nothing; the message lists the pattern
+        ConfigError: if ``pattern`` is empty or matches nothing; the message lists the pattern
             and candidate paths.
     """
     names = [n for n, _ in model.named_modules() if n and not n.startswith(PLUGINS_ATTR)]
     if not isinstance(pattern, str) or not pattern:
-        raise ValueError(f"{where}: 'after' must be a non-empty dotted path pattern, got {pattern!r}")
+        raise ConfigError(f"{where}: 'after' must be a non-empty dotted path pattern, got {pattern!r}")
     hits = [n for n in names if _match_one(pattern, n)]
     if not hits:
         prefix, cands = _candidates(pattern, names)
-        raise ValueError(
+        raise ConfigError(
             f"{where}: after={pattern!r} matches no submodule of {type(model).__name__} (matched "
             f"up to {prefix!r}). Expected a dotted path of named_modules() ('*' stays within one "
             f"component, '**' spans several). Candidate paths: "
@@ -253,15 +253,9 @@ class PluginSite(BaseModule):
         if not ok:
             raise self._error(f'got {_describe(feat)}' + (f' with (H, W)={hw}' if hw else '')
                               + f'; expected {expected}. Set layout= (and index=) explicitly.')
-        x = _to_nchw(feat, self.layout, hw)
-        for name in self.plugin_names:
-            plugin = getattr(self, name)
-            y = plugin(x)
-            if y.shape != x.shape:
-                raise self._error(f'plugin {name!r} [{type(plugin).__name__}] returned '
-                                  f'{tuple(y.shape)} for an input of {tuple(x.shape)}; a plugin '
-                                  f'must keep its input shape')
-            x = y
+        x = run_chain([(name, getattr(self, name)) for name in self.plugin_names],
+                      _to_nchw(feat, self.layout, hw),
+                      lambda: f'the output of {self.describe()} in attnplug.WithPlugins')
         new = _from_nchw(x, self.layout)
         if self.index is None:
             return new
@@ -272,13 +266,7 @@ class PluginSite(BaseModule):
     def init_weights(self):
         """Each plugin's own initialisation (identity at init where the plugin has one)."""
         for name in self.plugin_names:
-            plugin = getattr(self, name)
-            if isinstance(plugin, BaseModule):
-                plugin._is_init = False
-            if hasattr(plugin, 'init_weights'):
-                plugin.init_weights()
-            elif hasattr(plugin, 'reset_parameters'):
-                plugin.reset_parameters()
+            init_plugin(getattr(self, name))
 
 
 class _PluginTree(BaseModule):
@@ -349,7 +337,7 @@ class _WithPluginsMixin:
             if tree is not None:
                 self._modules[PLUGINS_ATTR] = tree
         if tree is not None:
-            _init_plugin_tree(tree)
+            init_apart(tree)
             if _load_pretrained_plugins(self, tree):
                 return
             keys = [f'{PLUGINS_ATTR}.{k}' for k in tree.state_dict()]
@@ -393,26 +381,6 @@ def _load_pretrained_plugins(model: nn.Module, tree: '_PluginTree') -> bool:
     return True
 
 
-def _init_plugin_tree(tree: '_PluginTree') -> None:
-    # mmengine's BaseModule.init_weights treats a module without ``_params_init_info`` as the
-    # top of the model and dumps its init log; a wrapped model that is itself the top has
-    # already dropped that record, so give the plugins a temporary one (mmengine's format).
-    if hasattr(tree, '_params_init_info'):
-        tree.init_weights()
-        return
-    info = defaultdict(dict)
-    for param in tree.parameters():
-        info[param]['init_info'] = 'initialised by the plugin itself'
-        info[param]['tmp_mean_value'] = param.data.mean().cpu()
-    for m in tree.modules():
-        m._params_init_info = info
-    try:
-        tree.init_weights()
-    finally:
-        for m in tree.modules():
-            del m._params_init_info
-
-
 _SUBCLASSES: Dict[type, type] = {}
 
 
@@ -431,58 +399,56 @@ def _resolve_wraps(wraps) -> type:
     if inspect.isclass(wraps):
         return wraps
     if not isinstance(wraps, str) or not wraps:
-        raise TypeError(f"attnplug.WithPlugins: 'wraps' must be a registered type name (e.g. "
+        raise ConfigTypeError(f"attnplug.WithPlugins: 'wraps' must be a registered type name (e.g. "
                         f"'MixVisionTransformer' or 'mmdet.CSPNeXt'), got {wraps!r}")
     if wraps.split('.')[0] == 'attnplug' and wraps.endswith('WithPlugins'):
-        raise ValueError("attnplug.WithPlugins: 'wraps' cannot be WithPlugins itself; put all "
+        raise ConfigError("attnplug.WithPlugins: 'wraps' cannot be WithPlugins itself; put all "
                          "plugins in one plugins list")
     with MMENGINE_MODELS.switch_scope_and_registry(None) as registry:
         try:
             cls = registry.get(wraps)
         except KeyError as err:
-            raise KeyError(f"attnplug.WithPlugins: wraps={wraps!r}: {err.args[0]}") from err
+            raise ConfigKeyError(f"attnplug.WithPlugins: wraps={wraps!r}: {err.args[0]}") from err
         scope = registry.scope
     if cls is None:
-        raise KeyError(
+        raise ConfigKeyError(
             f"attnplug.WithPlugins: wraps={wraps!r} is not registered in the {scope!r} registry or "
             f"its parents. Give the type the config had before (a name in the config's "
             f"default_scope), or a scoped name such as 'mmseg.{wraps.split('.')[-1]}', "
             f"'mmdet.{wraps.split('.')[-1]}' or 'mmpretrain.{wraps.split('.')[-1]}'.")
     if not (inspect.isclass(cls) and issubclass(cls, nn.Module)):
-        raise TypeError(f'attnplug.WithPlugins: wraps={wraps!r} is {cls!r}, not an nn.Module class')
+        raise ConfigTypeError(f'attnplug.WithPlugins: wraps={wraps!r} is {cls!r}, not an nn.Module class')
     return cls
 
 
 def _check_entries(plugins) -> List[dict]:
     if not isinstance(plugins, (list, tuple)) or not plugins:
-        raise ValueError(f"attnplug.WithPlugins: 'plugins' must be a non-empty list of "
+        raise ConfigError(f"attnplug.WithPlugins: 'plugins' must be a non-empty list of "
                          f"dict(cfg=..., after=...), got {plugins!r}")
     checked = []
     for k, entry in enumerate(plugins):
         where = f'attnplug.WithPlugins: plugins[{k}]'
         if not isinstance(entry, dict) or 'cfg' not in entry or 'after' not in entry:
-            raise ValueError(f"{where} must be a dict with keys 'cfg' and 'after' (optionally "
+            raise ConfigError(f"{where} must be a dict with keys 'cfg' and 'after' (optionally "
                              f"'layout' and 'index'), got {entry!r}")
         extra = sorted(set(entry) - set(ENTRY_KEYS))
         if extra:
-            raise ValueError(f'{where} has unknown key(s) {extra}; the keys are {list(ENTRY_KEYS)}. '
+            raise ConfigError(f'{where} has unknown key(s) {extra}; the keys are {list(ENTRY_KEYS)}. '
                              f"Plugin arguments (and 'postfix') go inside 'cfg'.")
-        cfg = entry['cfg']
-        if not isinstance(cfg, dict) or 'type' not in cfg:
-            raise ValueError(f"{where}['cfg'] must be a dict with a 'type', got {cfg!r}")
+        cfg = check_cfg(entry['cfg'], 'attnplug.WithPlugins', f"plugins[{k}]['cfg']")
         after = entry['after']
         afters = [after] if isinstance(after, str) else after
         if not isinstance(afters, (list, tuple)) or not all(isinstance(a, str) for a in afters):
-            raise TypeError(f"{where}['after'] must be a str or a list of str, got {after!r}")
+            raise ConfigTypeError(f"{where}['after'] must be a str or a list of str, got {after!r}")
         layout = entry.get('layout')
         if layout is not None and layout not in LAYOUTS:
-            raise ValueError(f"{where}['layout']={layout!r} is not one of {LAYOUTS} (or None to "
+            raise ConfigError(f"{where}['layout']={layout!r} is not one of {LAYOUTS} (or None to "
                              f'detect it)')
         index = entry.get('index')
         if index is not None and (not isinstance(index, int) or isinstance(index, bool)):
-            raise TypeError(f"{where}['index'] must be an int (element of a tuple/list output) "
+            raise ConfigTypeError(f"{where}['index'] must be an int (element of a tuple/list output) "
                             f'or None, got {index!r}')
-        checked.append(dict(cfg=dict(cfg), afters=list(afters), layout=layout, index=index, k=k))
+        checked.append(dict(cfg=cfg, afters=list(afters), layout=layout, index=index, k=k))
     return checked
 
 
@@ -542,7 +508,7 @@ def _probe(model: nn.Module, paths: Sequence[str], probe: dict) -> Tuple[Dict[st
 def _infer_from_probe(path: str, calls: List[list], index, layout, where: str) -> dict:
     """Layout, channels, index and (H, W) source of one path from its probe calls."""
     if not calls[0]:
-        raise ValueError(f'{where}: {path!r} was not called in the dry run (a container such as '
+        raise ConfigError(f'{where}: {path!r} was not called in the dry run (a container such as '
                          f'ModuleList has no forward of its own, or the model skips it); expected '
                          f'a submodule that is called, e.g. one of its children')
     first = [c[0] for c in calls]  # the first call at each probe size
@@ -553,24 +519,24 @@ def _infer_from_probe(path: str, calls: List[list], index, layout, where: str) -
         elif isinstance(outs[0], (tuple, list)):
             tensor_idx = [i for i, o in enumerate(outs[0]) if isinstance(o, torch.Tensor)]
             if len(tensor_idx) != 1:
-                raise ValueError(
+                raise ConfigError(
                     f'{where}: {path!r} returns {_describe(outs[0])}, which holds '
                     f'{len(tensor_idx)} tensors; expected one. Say which element the plugin runs '
                     f'on with index=, one of {tensor_idx}')
             index = tensor_idx[0]
             feats = [o[index] for o in outs]
         else:
-            raise ValueError(f'{where}: {path!r} returns {_describe(outs[0])}; expected a tensor '
+            raise ConfigError(f'{where}: {path!r} returns {_describe(outs[0])}; expected a tensor '
                              f'or a tuple/list of tensors')
     else:
         if not isinstance(outs[0], (tuple, list)) or len(outs[0]) <= index or \
                 not isinstance(outs[0][index], torch.Tensor):
-            raise ValueError(f'{where}: index={index} but {path!r} returns {_describe(outs[0])}; '
+            raise ConfigError(f'{where}: index={index} but {path!r} returns {_describe(outs[0])}; '
                              f'expected a tuple/list with a tensor at {index}')
         feats = [o[index] for o in outs]
     shapes = [tuple(f.shape) for f in feats]
     if len({len(s) for s in shapes}) != 1 or len(shapes[0]) not in (3, 4):
-        raise ValueError(f'{where}: {path!r} gives features of shapes {shapes} at the probe sizes; '
+        raise ConfigError(f'{where}: {path!r} gives features of shapes {shapes} at the probe sizes; '
                          f'expected (B, C, H, W), (B, H, W, C) or (B, N, C)')
     varying = [d for d in range(1, len(shapes[0])) if len({s[d] for s in shapes}) > 1]
     ndim = len(shapes[0])
@@ -582,13 +548,13 @@ def _infer_from_probe(path: str, calls: List[list], index, layout, where: str) -
     elif ndim == 3 and varying == [1]:
         found = 'NLC'
     if found is None:
-        raise ValueError(
+        raise ConfigError(
             f'{where}: the layout of {path!r} is ambiguous: its features have shapes {shapes} at '
             f'the probe sizes, and the dimensions that change with the input ({varying}) are not '
             f"those of 'NCHW' ([2, 3]), 'NHWC' ([1, 2]) or 'NLC' ([1]). Expected a feature map or "
             f'a token sequence; choose another path')
     if layout is not None and layout != found:
-        raise ValueError(f'{where}: layout={layout!r} was given for {path!r}, but its features '
+        raise ConfigError(f'{where}: layout={layout!r} was given for {path!r}, but its features '
                          f'({shapes} at the probe sizes) are {found!r}')
     channels = shapes[0][{'NCHW': 1, 'NHWC': 3, 'NLC': 2}[found]]
     hw_source = None
@@ -599,13 +565,13 @@ def _infer_from_probe(path: str, calls: List[list], index, layout, where: str) -
         common = [s for s in per_size[0] if all(s in ps for ps in per_size[1:])]
         values = {tuple(tuple(ps[s]) for ps in per_size) for s in common}
         if not common:
-            raise ValueError(
+            raise ConfigError(
                 f'{where}: {path!r} gives tokens (B, N, C) of shapes {shapes}, but neither its '
                 f'call nor its output carries an (H, W) with H*W = N. Expected a block called '
                 f'as block(x, hw_shape) (MiT, Swin); attnplug never guesses a square. Choose a '
                 f'path whose call receives hw_shape')
         if len(values) > 1:
-            raise ValueError(f'{where}: {path!r} gives tokens and its call carries several '
+            raise ConfigError(f'{where}: {path!r} gives tokens and its call carries several '
                              f'different (H, W) with H*W = N ({common}); the layout is ambiguous')
         kinds = sorted(common, key=lambda s: ('arg', 'kwarg', 'out').index(s[0]))
         hw_source = kinds[0]
@@ -615,49 +581,28 @@ def _infer_from_probe(path: str, calls: List[list], index, layout, where: str) -
 def _infer_static(path: str, module: nn.Module, index, layout, where: str, why_no_probe: str):
     if isinstance(module, _CONTAINERS):
         children = [f'{path}.{n}' for n, _ in module.named_children()][:12]
-        raise ValueError(f'{where}: {path!r} is a {type(module).__name__}, which has no forward '
+        raise ConfigError(f'{where}: {path!r} is a {type(module).__name__}, which has no forward '
                          f'of its own; expected a submodule that is called. Candidate paths: '
                          f'{", ".join(children)}')
     channels, static_layout, source = _static_channels(module)
     if channels is None:
-        raise ValueError(
+        raise ConfigError(
             f"{where}: in_channels of the plugin after {path!r} cannot be inferred: the dry run "
             f"failed ({why_no_probe}) and the module has {source}. Expected in_channels in the "
             f"plugin cfg, or probe=dict(in_channels=...) for a model that takes an image")
     layout = layout or static_layout
     if layout is None:
-        raise ValueError(
+        raise ConfigError(
             f"{where}: the layout after {path!r} is ambiguous: its channels come from {source}, "
             f"which fits 'NLC' and 'NHWC' alike, and the dry run failed ({why_no_probe}). "
             f"Expected layout='NLC' or layout='NHWC' in the plugin entry")
     if layout == 'NLC':
-        raise ValueError(f"{where}: layout='NLC' after {path!r} needs the dry run to find where "
+        raise ConfigError(f"{where}: layout='NLC' after {path!r} needs the dry run to find where "
                          f"(H, W) comes from, and it failed ({why_no_probe})")
     return dict(layout=layout, channels=channels, index=index, hw_source=None)
 
 
 # --------------------------------------------------------------------------- the builder
-def _build_plugin(cfg: dict, in_channels: int, where: str) -> Tuple[str, nn.Module]:
-    cfg = dict(cfg)
-    layer_type = cfg.pop('type')
-    postfix = cfg.pop('postfix', '')
-    with MMENGINE_MODELS.switch_scope_and_registry(None) as registry:
-        cls = layer_type if inspect.isclass(layer_type) else registry.get(layer_type)
-    if cls is None:
-        raise KeyError(f'{where}: plugin type {layer_type!r} is not registered')
-    if 'in_channels' in cfg and cfg['in_channels'] != in_channels:
-        raise ValueError(f"{where}: the plugin cfg has in_channels={cfg['in_channels']}, but the "
-                         f'feature there has {in_channels} channels. Leave in_channels out (it '
-                         f'is inferred) or set it to {in_channels}')
-    cfg['in_channels'] = in_channels
-    try:
-        layer = cls(**cfg)
-    except (TypeError, ValueError, AssertionError) as err:
-        err.add_note(f'({where}: building plugin {cls.__name__} with in_channels={in_channels})')
-        raise
-    return infer_abbr(cls) + str(postfix), layer
-
-
 @MODELS.register_module()
 def WithPlugins(wraps, plugins, probe: Optional[dict] = None, **kwargs) -> nn.Module:  # noqa: N802
     """Build ``wraps`` with ``**kwargs`` and run attnplug plugins after its submodules.
@@ -687,11 +632,11 @@ def WithPlugins(wraps, plugins, probe: Optional[dict] = None, **kwargs) -> nn.Mo
     probe = dict(probe or {})
     unknown = sorted(set(probe) - {'in_channels', 'sizes'})
     if unknown:
-        raise ValueError(f"attnplug.WithPlugins: probe has unknown key(s) {unknown}; the keys are "
+        raise ConfigError(f"attnplug.WithPlugins: probe has unknown key(s) {unknown}; the keys are "
                          f"'in_channels' and 'sizes'")
     model = _subclass(base)(**kwargs)
     if hasattr(model, PLUGINS_ATTR):
-        raise ValueError(f'attnplug.WithPlugins: {base.__name__} already has an attribute '
+        raise ConfigError(f'attnplug.WithPlugins: {base.__name__} already has an attribute '
                          f'{PLUGINS_ATTR!r}; wrap the unwrapped type and list all plugins once')
     modules = dict(model.named_modules())
     # Match every pattern first: a typo fails before any dry run.
@@ -713,7 +658,7 @@ def WithPlugins(wraps, plugins, probe: Optional[dict] = None, **kwargs) -> nn.Mo
         else:
             info = _infer_static(path, modules[path], e['index'], e['layout'], where, why)
         if path in infos and infos[path][0] != info:
-            raise ValueError(f'{where}: {path!r} already has plugins on '
+            raise ConfigError(f'{where}: {path!r} already has plugins on '
                              f'{PluginSite(path, **infos[path][0]).describe()}, but this entry '
                              f'asks for {info}; plugins at one path share its layout and index')
         infos.setdefault(path, (info, where))
@@ -722,12 +667,14 @@ def WithPlugins(wraps, plugins, probe: Optional[dict] = None, **kwargs) -> nn.Mo
         tree.add_site(PluginSite(path, **infos[path][0]))
     for e, path, pattern, where in plan:
         site = tree.site(path)
-        name, layer = _build_plugin(e['cfg'], site.channels, f'{where} at {path!r}')
-        if name in site._modules or hasattr(site, name):
-            raise ValueError(f'{where}: two plugins at {path!r} are both named {name!r} (or the '
-                             f"name is taken); give them distinct postfixes, e.g. "
-                             f"cfg=dict(type=..., postfix='2')")
-        site.add_plugin(name, layer)
+        spec, = plan_plugins([(path, e['cfg'], f"plugins[{e['k']}]['cfg']")],
+                             {path: site.channels},
+                             f'attnplug.WithPlugins(wraps={base.__name__}) (after={pattern!r})')
+        if hasattr(site, spec.name):
+            raise ConfigError(f'{where}: two plugins at {path!r} are both named {spec.name!r} (or '
+                              f"the name is taken); give them distinct postfixes, e.g. "
+                              f"cfg=dict(type=..., postfix='2')")
+        site.add_plugin(*build_plugin(spec))
     model.add_module(PLUGINS_ATTR, tree)
     for site in tree.sites():
         modules[site.path].register_forward_hook(site.hook, with_kwargs=True)

@@ -2,7 +2,8 @@
 dataset configs, generation is deterministic and idempotent, ``--check`` names broken files, and the
 cue (not the local appearance) decides each object's class.
 
-The generator is a script, not a package module, so it is loaded by path.
+The generator is a script, not a package module: the ``data_generator`` fixture
+(tests/conftest.py) loads it by path.
 """
 import hashlib
 import json
@@ -13,16 +14,12 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 from scipy import ndimage
-from attnplug.testing import repo_script
 
 REPO = Path(__file__).resolve().parents[2]
 GENERATE = REPO / 'data' / 'generate.py'
 CONFIGS = REPO / 'configs' / '_base_' / 'datasets'
 NUM_TRAIN, NUM_VAL = 24, 6
 OBJECTS = ('person', 'bicycle', 'car')  # what the sign's three patterns stand for
-
-
-gen = repo_script('data/generate.py')
 
 
 def _quiet(*_):
@@ -35,30 +32,30 @@ def _tree_hashes(path):
 
 
 @pytest.fixture(scope='module')
-def root(tmp_path_factory):
+def root(data_generator, tmp_path_factory):
     path = tmp_path_factory.mktemp('data')
-    result = gen.generate(str(path), num_train=NUM_TRAIN, num_val=NUM_VAL, seed=0, log=_quiet)
+    result = data_generator.generate(str(path), num_train=NUM_TRAIN, num_val=NUM_VAL, seed=0, log=_quiet)
     assert result == {'cityscapes': 'generated', 'voc': 'generated', 'coco': 'generated'}
     return path
 
 
 # ------------------------------------------------------------------ generation
-def test_generation_is_deterministic(root, tmp_path):
-    again = gen.generate(str(tmp_path / 'a'), num_train=NUM_TRAIN, num_val=NUM_VAL, seed=0, log=_quiet)
+def test_generation_is_deterministic(data_generator, root, tmp_path):
+    again = data_generator.generate(str(tmp_path / 'a'), num_train=NUM_TRAIN, num_val=NUM_VAL, seed=0, log=_quiet)
     assert set(again.values()) == {'generated'}
     first, second = _tree_hashes(root), _tree_hashes(tmp_path / 'a')
     assert len(first) > 3 * (NUM_TRAIN + NUM_VAL)
     assert first == second
     # another seed gives other images, so the comparison above can fail
-    gen.generate(str(tmp_path / 'b'), datasets=['coco'], num_train=2, num_val=1, seed=1, log=_quiet)
+    data_generator.generate(str(tmp_path / 'b'), datasets=['coco'], num_train=2, num_val=1, seed=1, log=_quiet)
     other = _tree_hashes(tmp_path / 'b')
     seeded = {k: v for k, v in first.items() if k.startswith('coco/train2017/')}
     assert not set(seeded.values()) & set(other.values())
 
 
-def test_smaller_runs_are_prefixes(root, tmp_path):
+def test_smaller_runs_are_prefixes(data_generator, root, tmp_path):
     """An image's content depends on (seed, split, index) only, not on the requested counts."""
-    gen.generate(str(tmp_path), datasets=['cityscapes'], num_train=4, num_val=1, log=_quiet)
+    data_generator.generate(str(tmp_path), datasets=['cityscapes'], num_train=4, num_val=1, log=_quiet)
     small, full = _tree_hashes(tmp_path), _tree_hashes(root)
     images = [k for k in small if k.endswith('.png')]
     assert len(images) == 4 * 5
@@ -88,22 +85,22 @@ def test_cli_skips_when_up_to_date_and_repairs(tmp_path, python_runner):
     assert len(list((tmp_path / 'cityscapes' / 'leftImg8bit' / 'val').rglob('*.png'))) == 2
 
 
-def test_refuses_to_overwrite_a_dataset_it_did_not_make(tmp_path, python_runner):
+def test_refuses_to_overwrite_a_dataset_it_did_not_make(data_generator, tmp_path, python_runner):
     real = tmp_path / 'coco' / 'annotations' / 'instances_train2017.json'
     real.parent.mkdir(parents=True)
     real.write_text('{"images": []}')
     with pytest.raises(FileExistsError, match='not made by data/generate.py'):
-        gen.generate(str(tmp_path), datasets=['coco'], num_train=1, num_val=1, log=_quiet)
+        data_generator.generate(str(tmp_path), datasets=['coco'], num_train=1, num_val=1, log=_quiet)
     proc = python_runner([GENERATE, '--root', tmp_path, '--datasets', 'coco'], check=False)
     assert proc.returncode == 2 and '--force' in proc.stderr
     assert real.read_text() == '{"images": []}'
-    gen.generate(str(tmp_path), datasets=['coco'], num_train=1, num_val=1, force=True, log=_quiet)
+    data_generator.generate(str(tmp_path), datasets=['coco'], num_train=1, num_val=1, force=True, log=_quiet)
     assert json.loads(real.read_text())['images']
 
 
-def test_check_names_broken_files(tmp_path, python_runner):
-    gen.generate(str(tmp_path), num_train=3, num_val=2, log=_quiet)
-    assert gen.check(str(tmp_path)) == []
+def test_check_names_broken_files(data_generator, tmp_path, python_runner):
+    data_generator.generate(str(tmp_path), num_train=3, num_val=2, log=_quiet)
+    assert data_generator.check(str(tmp_path)) == []
     label = sorted((tmp_path / 'cityscapes' / 'gtFine' / 'train').rglob('*_labelTrainIds.png'))[0]
     label.unlink()
     xml = sorted((tmp_path / 'VOCdevkit' / 'VOC2007' / 'Annotations').glob('*.xml'))[0]
@@ -115,7 +112,7 @@ def test_check_names_broken_files(tmp_path, python_runner):
     image = sorted((tmp_path / 'coco' / 'train2017').glob('*.jpg'))[0]
     image.write_bytes(image.read_bytes()[:200])
 
-    errors = gen.check(str(tmp_path))
+    errors = data_generator.check(str(tmp_path))
     assert any(e.startswith(f'{label}: missing label map') for e in errors), errors
     assert any(e.startswith(f'{xml}: unreadable VOC XML') for e in errors), errors
     assert any(e.startswith(f'{ann_file} (annotation id') and 'bbox' in e for e in errors), errors

@@ -3,10 +3,8 @@ mid-epoch (``attnplug.CheckedCocoDataset``), the stock behaviour it replaces, an
 runs of the stock mmdet tools on the bundled data.
 """
 import glob
-import importlib.util
 import json
 import math
-import os.path as osp
 import textwrap
 
 import numpy as np
@@ -340,17 +338,8 @@ def test_scoped_dataset_type_resolves_from_mmdet_without_custom_imports(python_r
     assert 'attnplug.datasets.checked_coco 9' in out  # no mask pipeline: masks not checked
 
 
-def _generator():
-    spec = importlib.util.spec_from_file_location(
-        'attnplug_data_generate', osp.join(osp.dirname(__file__), '..', '..', 'data',
-                                           'generate.py'))
-    gen = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gen)
-    return gen
-
-
-def test_bundled_coco_is_clean(tmp_path):
-    _generator().generate(str(tmp_path), datasets=('coco', ), num_train=6, num_val=3, seed=0)
+def test_bundled_coco_is_clean(tmp_path, data_generator):
+    data_generator.generate(str(tmp_path), datasets=('coco', ), num_train=6, num_val=3, seed=0)
     from mmdet.registry import DATASETS
     from mmdet.utils import register_all_modules
     register_all_modules(init_default_scope=False)

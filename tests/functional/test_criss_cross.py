@@ -5,12 +5,6 @@ import torch
 from attnplug.functional import criss_cross_attention, criss_cross_energies
 
 
-@pytest.fixture(autouse=True)
-def _seed_every_test():
-    """Every test sees the same random inputs, so a failure reproduces."""
-    torch.manual_seed(0)
-
-
 SIZES = [(23, 31), (7, 7), (1, 5), (5, 1), (1, 1), (6, 9)]
 
 

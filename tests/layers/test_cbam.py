@@ -62,18 +62,6 @@ def test_build_paths():
     assert isinstance(MODELS.build(dict(type='CBAM', in_channels=16)), CBAM)
 
 
-def test_gradients_reach_both_attentions():
-    m = _module().train()
-    m(torch.randn(2, C, 6, 7)).square().sum().backward()
-    for name, p in m.named_parameters():
-        assert p.grad is not None and p.grad.abs().sum() > 0, name
-
-
-def test_wrong_channels_message():
-    with pytest.raises(ValueError, match=r'CBAM.*in_channels=32.*got 16'):
-        _module()(torch.randn(1, 16, 5, 5))
-
-
 def test_authors_variant_contract_and_init():
     """variant='authors' (Jongchan/attention-module; equality with their code is
     tests/golden/test_authors_cbam.py): the plugin contract, and their init, a zero spatial BN

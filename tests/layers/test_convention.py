@@ -146,3 +146,53 @@ def test_layers_nested_in_a_backbone_are_reset_after_its_init():
     with torch.no_grad():
         assert torch.equal(net(x), x)
     assert isinstance(net.attn, nn.Module)
+
+
+def _inputs_of(layer, batch, height, width):
+    """``layer.example_inputs``: one (B, C, H, W) feature, or the attention gate's feature and
+    gating signal; a conv layer (SKConv) takes its one input like a plugin."""
+    return tuple(t.requires_grad_() for t in layer.example_inputs(batch, height, width))
+
+
+@pytest.mark.parametrize('name', sorted(LAYERS))
+def test_gradient_reaches_every_weight_and_input_after_a_step(name):
+    """Two SGD steps towards a random target: the first reaches the inputs and at least one
+    weight (a residual layer's zero-initialised gain or output projection), the second every
+    weight, once that first step has moved it off zero."""
+    # 64 channels: at the default reductions (16) a 16-channel layer has a 1-channel hidden
+    # layer, where a norm (GC's LayerNorm, BAM's BN) outputs a constant and passes no gradient.
+    layer = LAYERS[name].for_channels(64).train()
+    params = list(layer.parameters())
+    opt = torch.optim.SGD(params, lr=0.5) if params else None
+    inputs = _inputs_of(layer, 2, 9, 11)
+    target = torch.randn_like(layer(*inputs))
+    grads = []
+    for _ in range(2):
+        layer.zero_grad()
+        for x in inputs:
+            x.grad = None
+        (layer(*inputs) - target).square().mean().backward()
+        grads.append({n: p.grad.abs().max().item() if p.grad is not None else 0.
+                      for n, p in layer.named_parameters()})
+        if opt is not None:
+            opt.step()
+        for i, x in enumerate(inputs):
+            assert x.grad is not None and x.grad.abs().sum() > 0, f'{name}: input {i}'
+    assert not grads[0] or max(grads[0].values()) > 0, f'{name}: {grads[0]}'
+    assert all(v > 0 for v in grads[1].values()), f'{name}: no gradient reaches {grads[1]}'
+
+
+@pytest.mark.parametrize('name', sorted(LAYERS))
+def test_wrong_channels_message(name):
+    """Each input with one channel too few fails naming the layer, the config key and the
+    expected and given counts (``check_channels``'s message)."""
+    layer = LAYERS[name].for_channels(C)
+    inputs = layer.example_inputs(1, 5, 6)
+    for i, x in enumerate(inputs):
+        expected = x.shape[1]
+        bad = list(inputs)
+        bad[i] = x[:, :-1]
+        key = 'in_channels' if i == 0 else r'\w+_channels'
+        with pytest.raises(ValueError, match=rf'^{type(layer).__name__}: expected {expected} '
+                           rf'input channels \({key}={expected}\), got {expected - 1} '):
+            layer(*bad)

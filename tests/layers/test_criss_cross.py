@@ -8,15 +8,7 @@ from attnplug.testing import (assert_amp_finite, assert_deterministic, assert_id
                               assert_shape_preserved, perturb)
 
 
-@pytest.fixture(autouse=True)
-def _seed_every_test():
-    """Every test sees the same random inputs, so a failure reproduces."""
-    torch.manual_seed(0)
-
-
 C = 32
-
-
 
 
 def _mmcv_reference():
@@ -101,26 +93,6 @@ def test_build_plugin_layer():
     assert layer.recurrence == 3 and layer.query_conv.out_channels == 8
     with pytest.raises(ValueError, match='recurrence'):
         CrissCrossAttention(C, recurrence=0)
-
-
-def test_wrong_channels_message():
-    with pytest.raises(ValueError, match=r'CrissCrossAttention: expected 32 input channels'):
-        CrissCrossAttention(C)(torch.randn(1, 16, 4, 4))
-
-
-def test_gradient_reaches_every_weight_after_a_step():
-    torch.manual_seed(0)
-    m = CrissCrossAttention(C)
-    opt = torch.optim.SGD(m.parameters(), lr=0.5)
-    x, target = torch.randn(2, C, 9, 11), torch.randn(2, C, 9, 11)
-    grads = []
-    for _ in range(2):
-        opt.zero_grad()
-        (m(x) - target).square().mean().backward()
-        grads.append({n: p.grad.abs().max().item() for n, p in m.named_parameters()})
-        opt.step()
-    assert grads[0]['gamma.scale'] > 0
-    assert all(v > 0 for v in grads[1].values()), grads[1]
 
 
 def test_never_builds_n_by_n():

@@ -8,15 +8,7 @@ from attnplug.testing import (assert_amp_finite, assert_deterministic, assert_id
                               assert_shape_preserved, perturb)
 
 
-@pytest.fixture(autouse=True)
-def _seed_every_test():
-    """Every test sees the same random inputs, so a failure reproduces."""
-    torch.manual_seed(0)
-
-
 C = 32
-
-
 
 
 def naive_pam(m, x):
@@ -129,28 +121,6 @@ def test_build_plugin_layer():
     name, cam = build_plugin_layer(dict(type='attnplug.ChannelAttention'), postfix=2,
                                    in_channels=64)
     assert name == 'cam2' and isinstance(cam, ChannelAttention)
-
-
-@pytest.mark.parametrize('cls', [PositionAttention, ChannelAttention])
-def test_wrong_channels_message(cls):
-    with pytest.raises(ValueError, match=rf'{cls.__name__}: expected 32 input channels'):
-        cls(C)(torch.randn(1, 16, 4, 4))
-
-
-@pytest.mark.parametrize('cls', [PositionAttention, ChannelAttention])
-def test_gradient_reaches_every_weight_after_a_step(cls):
-    torch.manual_seed(0)
-    m = cls(C)
-    opt = torch.optim.SGD(m.parameters(), lr=0.5)
-    x, target = torch.randn(2, C, 9, 11), torch.randn(2, C, 9, 11)
-    grads = []
-    for _ in range(2):
-        opt.zero_grad()
-        (m(x) - target).square().mean().backward()
-        grads.append({n: p.grad.abs().max().item() for n, p in m.named_parameters()})
-        opt.step()
-    assert grads[0]['gamma.scale'] > 0
-    assert all(v > 0 for v in grads[1].values()), grads[1]
 
 
 @pytest.mark.parametrize('cls,kwargs', [(PositionAttention, dict(block_size=200)),

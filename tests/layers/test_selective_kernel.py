@@ -119,20 +119,6 @@ def test_in_mmdet_resnet():
     assert isinstance(sk.layer4[0].conv2, SKConv) and sk.layer4[0].conv2.stride == (2, 2)
 
 
-def test_gradients_reach_the_selection():
-    m = _module().train()
-    m(torch.randn(2, C, 6, 7)).square().sum().backward()
-    for name in ('fc_reduce.weight', 'fc_select.weight', 'branches.0.0.weight',
-                 'branches.1.0.weight'):
-        grad = dict(m.named_parameters())[name].grad
-        assert grad is not None and grad.abs().sum() > 0, name
-
-
-def test_wrong_channels_message():
-    with pytest.raises(ValueError, match=r'SKConv.*in_channels=16.*got 8'):
-        _module()(torch.randn(1, 8, 5, 5))
-
-
 def test_branch_cfgs():
     """Per-branch groups and dilations (the authors' PyTorch SK-ResNet's branches; equality
     with their code is tests/golden/test_authors_selective_kernel.py)."""

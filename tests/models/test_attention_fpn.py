@@ -163,7 +163,8 @@ class _Shrink(nn.Module):
      r"AttentionFPN: attn_position='input' is not valid.*'lateral', 'output', 'both'"),
     (dict(attn_cfg=dict(reduction=2)), ValueError, "attn_cfg must be a dict with a 'type'"),
     (dict(attn_cfg=dict(type='attnplug.CBAM', in_channels=4)), ValueError,
-     r'attn_cfg has in_channels=4, but every FPN level has out_channels=8'),
+     r'AttentionFPN \(out_channels=8\): attn_cfg \(attnplug.CBAM\) has in_channels=4, but '
+     r'.* has 8 channels'),
     (dict(attn_cfg=dict(type='attnplug.NoSuchBlock')), KeyError, 'NoSuchBlock'),
     (dict(attn_cfg=dict(type='NoSuchBlock')), KeyError, 'Known plugin types'),
 ])
@@ -177,7 +178,7 @@ def test_bad_inputs_fail_clearly():
     with pytest.raises(ValueError, match=r'AttentionFPN: expected 4 input levels'):
         ours(_inputs()[:3])
     ours = AttentionFPN(IN_CHANNELS, 8, num_outs=4, attn_cfg=dict(type=_Shrink))
-    with pytest.raises(RuntimeError, match='output attention block of level 0 .*_Shrink'):
+    with pytest.raises(RuntimeError, match=r"\[_Shrink\] at 'output' of AttentionFPN level 0"):
         ours(_inputs())
 
 

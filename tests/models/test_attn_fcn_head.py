@@ -10,6 +10,7 @@ from mmseg.utils import register_all_modules
 
 from attnplug.layers import CBAM, NonLocal2d, SqueezeExcitation
 from attnplug.models.decode_heads import AttnFCNHead
+from attnplug.models.plugins import error_text
 from attnplug.testing import randomise
 
 IN, CH, CLS = 8, 16, 5
@@ -87,15 +88,15 @@ def test_fcn_weights_load_into_the_plugged_head_and_gradients_flow():
 @pytest.mark.parametrize('attn_cfg,error,fragment', [
     (dict(type='attnplug.NoSuchAttention'), KeyError, 'NoSuchAttention'),
     (dict(type='NoSuchAttention'), KeyError, 'NoSuchAttention'),
-    (dict(type='attnplug.CBAM', in_channels=CH * 2), ValueError, f'not on {CH * 2}'),
+    (dict(type='attnplug.CBAM', in_channels=CH * 2), ValueError, f'given {CH * 2}'),
     (dict(type='attnplug.SKConv'), TypeError, 'out_channels'),
     (dict(type='attnplug.CBAM', spatial_kernel=4), ValueError, 'spatial_kernel'),
-    (dict(reduction=4), TypeError, '"type"'),
+    (dict(reduction=4), TypeError, "'type'"),
 ])
 def test_bad_attn_cfg_fails_at_build_naming_head_key_and_channels(attn_cfg, error, fragment):
     with pytest.raises(error) as info:
         _build(attn_cfg=attn_cfg)
-    message = str(info.value)
+    message = error_text(info.value)  # the message and the note on where it was being built
     for part in ('AttnFCNHead', 'attn_cfg', f'{CH}', fragment):
         assert part in message, (part, message)
 
@@ -122,7 +123,7 @@ def test_a_build_error_keeps_its_own_class_and_traceback():
     finally:
         MODELS._module_dict.pop('TestRefusingAttention')
     assert info.value.code == 7
-    message = str(info.value)
+    message = error_text(info.value)
     for part in ('AttnFCNHead', 'attn_cfg', f'in_channels={CH}', 'code 7: refused'):
         assert part in message, (part, message)
     assert info.traceback[-1].name == '__init__'  # raised where the attention refused

@@ -22,7 +22,7 @@ from mmseg.models.backbones import ResNetV1c as MMSegResNetV1c
 from mmseg.models.backbones import ResNetV1d as MMSegResNetV1d
 
 from attnplug.models.backbones import DetResNet, ResNet, ResNetV1c, ResNetV1d
-from attnplug.models.backbones.plugin_slots import _looks_like_plugin, error_text
+from attnplug.models.plugins import _looks_like_plugin, error_text
 from attnplug.models.backbones.resnet import PluginBasicBlock, PluginBottleneck
 from attnplug.registry import MODELS
 from attnplug.testing import randomise
@@ -416,11 +416,12 @@ def test_unknown_type_in_an_mmseg_scope():
                 _plugin(dict(type='NoSuchPlugin'), 'after_conv1')]))
 
 
-def test_unknown_scoped_type_keeps_the_registry_message():
+def test_unknown_scoped_type_lists_known_names():
     with pytest.raises(KeyError) as info:
         _tiny(50, _plugin(dict(type='attnplug.NoSuchPlugin'), 'after_stage'))
     msg = str(info.value)
-    assert 'NoSuchPlugin' in msg and 'Available names' in msg and 'stage 0' in msg
+    assert 'NoSuchPlugin' in msg and "the 'attnplug' registry" in msg and 'stage 0' in msg
+    assert 'attnplug.CBAM' in msg.split('Known plugin types:')[1]
 
 
 @pytest.mark.parametrize('position, stage, expected', [
@@ -636,7 +637,7 @@ def test_error_inside_a_plugin_constructor_names_stage_position_and_channels(dep
 def test_a_broken_layer_library_is_not_reported_as_an_unknown_type(monkeypatch):
     """An import error in attnplug's layers, met while the plugin error message lists the known
     types, surfaces as itself (chained to the lookup), not as "unknown plugin type"."""
-    from attnplug.models.backbones import plugin_slots
+    from attnplug.models import plugins as plugin_slots
 
     def broken():
         raise ImportError('attnplug.layers is broken (simulated)')

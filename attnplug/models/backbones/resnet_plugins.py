@@ -13,11 +13,11 @@ import torch.nn as nn
 import torch.utils.checkpoint as cp
 from mmengine.model import ModuleDict
 
-from .plugin_slots import (PluginChain, PluginHostMixin, check_plugin_list, in_stage, plan_plugins,
-                           run_plugins)
+from ..plugins import (PluginChain, PluginHostMixin, check_plugin_list, in_stage, plan_plugins,
+                       run_plugins)
 
 __all__ = [
-    'STAGE_POSITION', 'PluginRecord', 'StagePlugins', 'BlockPluginMixin', 'BasicBlockPluginMixin',
+    'STAGE_POSITION', 'PluginRecord', 'BlockPluginMixin', 'BasicBlockPluginMixin',
     'BottleneckPluginMixin', 'ResNetPluginMixin'
 ]
 
@@ -46,22 +46,13 @@ def _checkpointed(fn, x: torch.Tensor) -> torch.Tensor:
     return cp.checkpoint(fn, x, use_reentrant=False)
 
 
-class StagePlugins(list):
-    """The block-level plugins of one stage, as :meth:`ResNetPluginMixin.make_stage_plugins`
-    returns them: the ``dict(cfg, position)`` list mmcv's blocks take, which also names the
-    stage it belongs to (``where``), so that a block's errors say which stage it is in. The
-    parent ResNet hands it unchanged through ``make_res_layer`` and ``ResLayer`` to each block.
-    """
-
-    def __init__(self, plugins: Sequence[dict], where: str):
-        super().__init__(plugins)
-        self.where = where
-
-
 class BlockPluginMixin(PluginHostMixin):
     """Plugin slots for a ResNet block. Subclasses set ``plugin_positions`` and
     ``plugin_channels(planes)``; the constructor's arguments are mmseg's and mmdet's block
-    arguments, ``plugins`` in mmcv's ``dict(cfg, position)`` form."""
+    arguments, ``plugins`` in mmcv's ``dict(cfg, position)`` form, and ``plugin_where``: the
+    stage the block belongs to, for messages (the parent ResNet passes it to each block through
+    ``make_res_layer`` and ``ResLayer``, which hand their extra keyword arguments to the
+    blocks)."""
 
     plugin_positions: Sequence[str] = ()
 
@@ -71,11 +62,11 @@ class BlockPluginMixin(PluginHostMixin):
 
     def __init__(self, inplanes, planes, stride=1, dilation=1, downsample=None, style='pytorch',
                  with_cp=False, conv_cfg=None, norm_cfg=dict(type='BN'), dcn=None, plugins=None,
-                 init_cfg=None):
+                 init_cfg=None, plugin_where: Optional[str] = None):
         block = f'{type(self).__name__}(inplanes={inplanes}, planes={planes})'
-        where = f'{plugins.where}, {block}' if isinstance(plugins, StagePlugins) else block
+        where = f'{plugin_where}, {block}' if plugin_where else block
         checked = check_plugin_list(plugins, self.plugin_positions, None, where)
-        specs = plan_plugins([(p['position'], p['cfg']) for p in checked],
+        specs = plan_plugins([(p['position'], p['cfg'], p['key']) for p in checked],
                              self.plugin_channels(planes), where)
         # ``dcn`` goes through unchanged: the parent builds conv2 from it (popping
         # ``fallback_on_stride`` exactly as mmseg/mmdet do). The parent gets no plugins: the
@@ -90,6 +81,10 @@ class BlockPluginMixin(PluginHostMixin):
         for position in self.plugin_positions:
             setattr(self, f'{position}_plugin_names', self.plugin_names[position])
 
+    # Restates BasicBlock.forward and Bottleneck.forward of mmseg 1.2.2
+    # (mmseg/models/backbones/resnet.py) and mmdet 3.3.0 (mmdet/models/backbones/resnet.py),
+    # which have no slot after a BasicBlock conv and call a Bottleneck's plugins unchained;
+    # tests/test_internals_contract.py fails when those upstream forwards change.
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The stock block's forward with the plugins chained in: conv ``i``, norm ``i``
         (ReLU after each but the last), then the plugins at ``plugin_positions[i - 1]``; the
@@ -195,26 +190,29 @@ class ResNetPluginMixin:
             stage_idx (int): Index of the stage being built.
 
         Returns:
-            StagePlugins: ``dict(cfg, position)`` for every block of the stage, with the
-            stage's name for the blocks' messages.
+            list[dict]: ``dict(cfg, position)`` for every block of the stage (mmcv's form).
         """
         checked = check_plugin_list(plugins, self.valid_plugin_positions, self.num_stages,
                                     type(self).__name__)
-        block_plugins = [
-            dict(cfg=p['cfg'], position=p['position']) for p in checked
-            if p['position'] != STAGE_POSITION and in_stage(p, stage_idx)
-        ]
-        where = self._stage_where(stage_idx)
+        block_plugins = [p for p in checked
+                         if p['position'] != STAGE_POSITION and in_stage(p, stage_idx)]
         if block_plugins:
             planes = self.base_channels * 2**stage_idx
-            # Fail here, naming the stage, before any block is built.
-            plan_plugins([(p['position'], p['cfg']) for p in block_plugins],
-                         self._plugin_block(self.block).plugin_channels(planes), where)
-        return StagePlugins(block_plugins, where)
+            # Fail here, naming the stage and the backbone's config keys, before any block
+            # is built.
+            plan_plugins([(p['position'], p['cfg'], p['key']) for p in block_plugins],
+                         self._plugin_block(self.block).plugin_channels(planes),
+                         self._stage_where(stage_idx))
+        return [dict(cfg=p['cfg'], position=p['position']) for p in block_plugins]
 
     def make_res_layer(self, **kwargs):
-        """Pack a stage's blocks into a ``ResLayer``, using plugin-capable blocks."""
+        """Pack a stage's blocks into a ``ResLayer``, using plugin-capable blocks that know
+        their stage (``planes = base_channels * 2**stage``, as mmseg's and mmdet's ResNet set
+        it) for their messages."""
         kwargs['block'] = self._plugin_block(kwargs['block'])
+        stage_idx = (kwargs['planes'] // self.base_channels).bit_length() - 1
+        if kwargs['planes'] == self.base_channels * 2**stage_idx:
+            kwargs['plugin_where'] = self._stage_where(stage_idx)
         return super().make_res_layer(**kwargs)
 
     def stage_out_channels(self, stage_idx: int) -> int:
@@ -225,7 +223,7 @@ class ResNetPluginMixin:
         checked = self._checked_plugins()
         chains = {}
         for i, layer_name in enumerate(self.res_layers):
-            entries = [(p['position'], p['cfg']) for p in checked
+            entries = [(p['position'], p['cfg'], p['key']) for p in checked
                        if p['position'] == STAGE_POSITION and in_stage(p, i)]
             if not entries:
                 continue
@@ -275,6 +273,9 @@ class ResNetPluginMixin:
                                        f'after_stage_plugins.{layer_name}.{name}',
                                        getattr(chains[layer_name], name))
 
+    # mmseg 1.2.2's ResNet.forward (mmseg/models/backbones/resnet.py; mmdet 3.3.0's is the
+    # same), with the 'after_stage' chains inserted: it offers no place between two stages.
+    # tests/test_internals_contract.py fails when that upstream forward changes.
     def forward(self, x):
         """Forward function; returns the outputs of the ``out_indices`` stages,
         each after its ``'after_stage'`` plugins."""

@@ -8,10 +8,11 @@ from mmseg.models.decode_heads.fcn_head import FCNHead
 from torch import Tensor
 
 from attnplug.registry import MODELS
+from ..plugins import PluginHostMixin, build_plugin, plan_plugins, run_chain
 
 
 @MODELS.register_module()
-class AttnFCNHead(FCNHead):
+class AttnFCNHead(PluginHostMixin, FCNHead):
     """Fully Convolutional Networks for Semantic Segmentation, with an attention plugin.
 
     This head is the implementation of `FCNNet <https://arxiv.org/abs/1411.4038>`_ with a
@@ -35,6 +36,8 @@ class AttnFCNHead(FCNHead):
         (B, in_channels, H, W) feature -> (B, num_classes, H, W) logits.
     """
 
+    ATTN_POSITION = 'after convs[0]'
+
     def __init__(self, attn_cfg: Optional[dict] = None, **kwargs):
         super().__init__(**kwargs)
         self.attn_cfg = copy.deepcopy(attn_cfg)
@@ -43,33 +46,15 @@ class AttnFCNHead(FCNHead):
     def _build_attn(self, attn_cfg: dict) -> nn.Module:
         """Build ``attn_cfg`` for the ``channels``-wide feature, or fail naming the head, the
         key ``attn_cfg`` and the channels it has to fit."""
-        shown = dict(attn_cfg) if isinstance(attn_cfg, dict) else attn_cfg
-        where = f'{type(self).__name__}: attn_cfg={shown!r}'
-        if not isinstance(attn_cfg, dict) or 'type' not in attn_cfg:
-            raise TypeError(f'{where} must be a dict with a "type" key, e.g. '
-                            f"dict(type='attnplug.CBAM') (the head fills "
-                            f'in_channels={self.channels})')
-        cfg = dict(attn_cfg)
-        in_channels = cfg.setdefault('in_channels', self.channels)
-        if in_channels != self.channels:
-            raise ValueError(
-                f'{where} does not fit: the attention runs on the {self.channels}-channel '
-                f'output of convs[0] (channels={self.channels}), not on {in_channels}. Leave '
-                f'in_channels out of attn_cfg (the head fills it) or set it to {self.channels}.')
-        try:
-            if isinstance(cfg['type'], str):
-                cls = MODELS.get(cfg['type'])
-                if cls is None:
-                    raise KeyError(f'"{cfg["type"]}" is not registered in any scope')
-                cfg['type'] = cls
-            return MODELS.build(cfg)
-        except (KeyError, TypeError, ValueError, AssertionError) as err:
-            # the same exception, its message led by the head and the key: its class,
-            # traceback and cause stay as they were (no new instance of an unknown signature)
-            err.args = (f'{where} cannot be built as a shape-preserving attention on the '
-                        f'head\'s {self.channels}-channel feature (in_channels='
-                        f'{self.channels}): {err}',)
-            raise
+        where = f'{type(self).__name__} (channels={self.channels})'
+        spec, = plan_plugins([(self.ATTN_POSITION, attn_cfg, 'attn_cfg')],
+                             {self.ATTN_POSITION: self.channels}, where, registry=MODELS)
+        return build_plugin(spec)[1]
+
+    def plugin_modules(self) -> List[nn.Module]:
+        """list[nn.Module]: The attention layer, if any (for the init repair of
+        :class:`~attnplug.models.plugins.PluginHostMixin`)."""
+        return [] if self.attn is None else [self.attn]
 
     def _forward_feature(self, inputs: List[Tensor]) -> Tensor:
         """The (B, channels, H, W) feature before ``conv_seg``."""
@@ -77,7 +62,8 @@ class AttnFCNHead(FCNHead):
         convs = list(self.convs) if self.num_convs > 0 else []
         feats = convs[0](x) if convs else x
         if self.attn is not None:
-            feats = self.attn(feats)
+            feats = run_chain([('attn', self.attn)], feats,
+                              lambda: f'{self.ATTN_POSITION!r} of {type(self).__name__}')
         for conv in convs[1:]:
             feats = conv(feats)
         if self.concat_input:

@@ -23,16 +23,16 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import ModuleList
 
-from attnplug.registry import MODELS
-from ..backbones.plugin_slots import resolve_plugin_type
 from attnplug.frameworks import require
+from attnplug.registry import MODELS
+from ..plugins import PluginHostMixin, build_plugin, check_cfg, check_choice, plan_plugins, run_chain
 
 __all__ = ['AttentionFPNMixin']  # + AttentionFPN, SegAttentionFPN where their framework is
 
 ATTN_POSITIONS = ('lateral', 'output', 'both')
 
 
-class AttentionFPNMixin:
+class AttentionFPNMixin(PluginHostMixin):
     """Adds attention blocks to an FPN class with mmdet's/mmseg's attributes
     (``lateral_convs``, ``fpn_convs``, ``start_level``, ``backbone_end_level``,
     ``upsample_cfg``, ``add_extra_convs``, ...) and replaces its forward.
@@ -52,18 +52,14 @@ class AttentionFPNMixin:
                  attn_position: str = 'output', **kwargs):
         super().__init__(*args, **kwargs)
         name = type(self).__name__
-        if attn_position not in ATTN_POSITIONS:
-            raise ValueError(f'{name}: attn_position={attn_position!r} is not valid; expected '
-                             f'one of {ATTN_POSITIONS}')
+        check_choice(attn_position, ATTN_POSITIONS, name, 'attn_position')
         self.attn_cfg = attn_cfg
         self.attn_position = attn_position
         self.lateral_attns: Optional[ModuleList] = None
         self.output_attns: Optional[ModuleList] = None
         if attn_cfg is None:
             return
-        if not isinstance(attn_cfg, dict) or 'type' not in attn_cfg:
-            raise ValueError(f"{name}: attn_cfg must be a dict with a 'type' (e.g. "
-                             f"dict(type='attnplug.CBAM')) or None, got {attn_cfg!r}")
+        check_cfg(attn_cfg, name, 'attn_cfg')
         num_levels = self.backbone_end_level - self.start_level
         if attn_position in ('lateral', 'both'):
             self.lateral_attns = self._build_attns(attn_cfg, num_levels, 'lateral')
@@ -71,40 +67,19 @@ class AttentionFPNMixin:
             self.output_attns = self._build_attns(attn_cfg, num_levels, 'output')
 
     def _build_attns(self, attn_cfg: dict, num_levels: int, position: str) -> ModuleList:
-        name = type(self).__name__
-        cfg = dict(attn_cfg)
-        cls = resolve_plugin_type(cfg.pop('type'), f'{name} attn_cfg')
-        given = cfg.pop('in_channels', self.out_channels)
-        if given != self.out_channels:
-            raise ValueError(
-                f"{name}: attn_cfg has in_channels={given}, but every FPN level has "
-                f'out_channels={self.out_channels}; leave in_channels out of attn_cfg (the neck '
-                f'fills it in).')
-        return ModuleList([cls(in_channels=self.out_channels, **cfg) for _ in range(num_levels)])
+        spec, = plan_plugins([(position, attn_cfg, 'attn_cfg')], {position: self.out_channels},
+                             f'{type(self).__name__} (out_channels={self.out_channels})')
+        return ModuleList([build_plugin(spec)[1] for _ in range(num_levels)])
 
-    def init_weights(self) -> None:
-        """The FPN's init (Xavier on every ``Conv2d``) also hits the attention
-        blocks; mmengine then runs each block's own ``init_weights()``. Blocks
-        that only have ``reset_parameters()`` (mmcv's ``ContextBlock``) get it
-        here, so zero-initialised residual blocks start as an identity."""
-        first_time = not self.is_init
-        super().init_weights()
-        if not first_time:
-            return
-        for attns in (self.lateral_attns, self.output_attns):
-            for block in attns or ():
-                if not hasattr(block, 'init_weights') and hasattr(block, 'reset_parameters'):
-                    block.reset_parameters()
+    def plugin_modules(self) -> List[nn.Module]:
+        """list[nn.Module]: The attention blocks, lateral ones first (for the init repair of
+        :class:`~attnplug.models.plugins.PluginHostMixin`)."""
+        return [block for attns in (self.lateral_attns, self.output_attns) for block in attns or ()]
 
     def _attend(self, block: nn.Module, x: torch.Tensor, position: str,
                 level: int) -> torch.Tensor:
-        out = block(x)
-        if out.shape != x.shape:
-            raise RuntimeError(
-                f'{type(self).__name__}: the {position} attention block of level {level} '
-                f'[{type(block).__name__}] returned shape {tuple(out.shape)} for an input of '
-                f'shape {tuple(x.shape)}; attention blocks must keep their input\'s shape.')
-        return out
+        return run_chain([(f'{position}_attns.{level}', block)], x,
+                         lambda: f'{position!r} of {type(self).__name__} level {level}')
 
     def forward(self, inputs: Sequence[torch.Tensor]) -> Tuple[torch.Tensor, ...]:
         """Forward function.
