@@ -225,21 +225,20 @@ def stock_tool(package: str, name: str) -> str:
 
 
 def repo_script(path: str):
-    """A script of this repository (``'tools/sweep.py'``, ``'data/generate.py'``) imported as a
-    module, so that tests can call its functions; it is run afresh on every call. The
-    repository is the one this package is installed from (an editable install)."""
-    import importlib.util
-    import os.path as osp
-    import re
-    root = osp.dirname(osp.dirname(osp.abspath(__file__)))
-    full = osp.join(root, path)
-    if not osp.isfile(full):
-        raise FileNotFoundError(f'repo_script: {path} is not a file under {root}')
-    name = 'attnplug_script_' + re.sub(r'\W', '_', osp.splitext(path)[0])
-    spec = importlib.util.spec_from_file_location(name, full)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """Deprecated: use ``benchmarks.paths.repo_script`` (the repository's scripts are found from
+    the checkout, which an installed ``attnplug`` does not know). Delegates to it, so it works
+    only where the repository root is on ``sys.path``."""
+    import warnings
+    warnings.warn('attnplug.testing.repo_script is deprecated; use benchmarks.paths.repo_script '
+                  '(a checkout of the repository, not the installed package)',
+                  DeprecationWarning, stacklevel=2)
+    try:
+        from benchmarks.paths import repo_script as from_checkout
+    except ImportError as e:
+        raise ImportError(f'repo_script({path!r}): needs a checkout of the attnplug repository '
+                          'on sys.path (benchmarks/paths.py); the installed package has no '
+                          'repository scripts') from e
+    return from_checkout(path)
 
 
 # --- Golden records of the authors' code -------------------------------------------------------

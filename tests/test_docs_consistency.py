@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from attnplug.analysis import doc_blocks, reporting
+from benchmarks import doc_blocks, reporting
 
 
 def test_every_generated_block_matches_its_artefact():
@@ -50,19 +50,18 @@ def test_unknown_tool_and_missing_source_are_errors():
 def test_a_leaderboard_block_can_show_another_metric(tmp_path):
     """``metric=cue_classes_mIoU`` renders the leaderboard's table on that metric (its own Δ
     and interval); a metric the leaderboard lacks is an error naming the ones it has."""
-    from attnplug.analysis import leaderboard as lb
+    from benchmarks import leaderboard as lb
 
     def run(name, seed, miou, cue):
-        return {'name': name, 'seed': seed, 'config': name, 'scope': 'mmseg', 'dataset': None,
-                'baseline': 'fcn', 'source': 'record',
-                'metrics': {'mIoU': miou, 'cue_classes_mIoU': cue}}
+        return lb.Run(name=name, seed=seed, config=name, baseline='fcn', scope='mmseg',
+                      dataset=None, metrics={'mIoU': miou, 'cue_classes_mIoU': cue},
+                      source=lb.MetricSource.RECORD)
     runs = [run('fcn', s, 52. + s, 11. + s) for s in range(3)] + \
         [run('danet', s, 70. + s, 50. + s) for s in range(3)]
     groups, metrics = lb.recompute(runs, 'mIoU')
-    rows = lb.csv_rows(groups, metrics)
-    fields = list(rows[0])
     board = str(tmp_path / 'leaderboard.csv')
-    reporting.write_csv(board, rows, fields, {'date': 'd', 'device': 'x', 'metric': 'mIoU'})
+    lb.save_csv(board, lb.csv_rows(groups, metrics), metrics,
+                {'date': 'd', 'device': 'x', 'metric': 'mIoU'})
     main = doc_blocks.render('tools/leaderboard.py', board, {})
     cue = doc_blocks.render('tools/leaderboard.py', board, {'metric': 'cue_classes_mIoU'})
     assert '| mIoU (mean ± std) |' in main and '| danet | 3 | 71.00 ± 1.00 | **+18.00**' in main
@@ -103,33 +102,32 @@ def test_leaderboards_agree_with_their_committed_run_rows():
     import glob
     import math
 
-    from attnplug.analysis import leaderboard as lb
+    from benchmarks import leaderboard as lb
     boards = _leaderboards_from_rows()
     if not boards:
         pytest.skip('no leaderboard is built from committed run rows yet')
     for csv_path, patterns in boards:
-        written, header = reporting.read_csv(csv_path)
+        written, header = lb.read(csv_path)
         paths = sorted(p for pattern in patterns for p in glob.glob(pattern))
         runs = lb.collect_runs(lb.expand_work_dirs(paths))
         metric = header['metric']
         above = lb.parse_above(header.get('seeds_above', ''))
         fresh = lb.csv_rows(*lb.recompute(runs, metric), above=above)
-        measured = [r for r in written if r['kind'] == 'measured']
-        assert sorted(r['name'] for r in measured) == sorted(r['name'] for r in fresh), csv_path
-        by_name = {r['name']: r for r in fresh}
+        measured = [r for r in written if r.kind is lb.Kind.MEASURED]
+        assert sorted(r.name for r in measured) == sorted(r.name for r in fresh), csv_path
+        by_name = {r.name: r for r in fresh}
         for row in measured:
-            new = by_name[row['name']]
-            assert row['n'] == str(new['n']) and row['seeds'] == new['seeds'], row['name']
-            for key in ('mean', 'std', 'diff', 'ci_lo', 'ci_hi'):
-                old, now = row[f'{metric}_{key}'], new[f'{metric}_{key}']
+            new = by_name[row.name]
+            assert (row.n, row.seeds) == (new.n, new.seeds), row.name
+            for key in ('mean', 'std', 'diff', 'lo', 'hi'):
+                old, now = getattr(row.cell(metric), key), getattr(new.cell(metric), key)
                 if now is None:
-                    assert old in ('', 'None'), (row['name'], key, old)
+                    assert old is None, (row.name, key, old)
                 else:
-                    assert math.isclose(float(old), now, rel_tol=1e-9, abs_tol=1e-12), \
-                        (csv_path, row['name'], key, old, now)
-            assert row['baseline_status'] == new['baseline_status'], row['name']
-            for m in above:
-                assert row[f'{m}_seeds_above'] == new[f'{m}_seeds_above'], (row['name'], m)
+                    assert math.isclose(old, now, rel_tol=1e-9, abs_tol=1e-12), \
+                        (csv_path, row.name, key, old, now)
+            assert (row.status, row.status_reason) == (new.status, new.status_reason), row.name
+            assert row.above == new.above, row.name
 
 
 def test_the_cue_level_of_the_leaderboard_is_the_committed_chance_level():
@@ -138,7 +136,7 @@ def test_the_cue_level_of_the_leaderboard_is_the_committed_chance_level():
     import json
     import os.path as osp
 
-    from attnplug.analysis import leaderboard as lb
+    from benchmarks import leaderboard as lb
     with open(osp.join(doc_blocks.ROOT, 'docs/benchmarks/cue_chance.json')) as f:
         level = json.load(f)['levels']['p95']['value']
     _, header = reporting.read_csv(osp.join(doc_blocks.ROOT,

@@ -4,7 +4,7 @@
         sweep=docs/leaderboard/sweep-fcn-r18-cbam-se-cityscapes-bundled/runs \\
         --planned seg=33 det=36 sweep=27 --jobs 2 --out docs/benchmarks/benchmark_bundled_cost
 
-A CLI over :func:`attnplug.analysis.learning.cost_summary`. The benchmark is finished over
+A CLI over :func:`benchmarks.learning.cost_summary`. The benchmark is finished over
 several sittings, so the wall time of one sitting says little; this sums what every committed
 run took (CPU hours of training and testing, wall hours), estimates what the missing runs of
 each part need from that part's mean, and says how long the whole benchmark takes on this
@@ -12,7 +12,11 @@ machine at ``--jobs`` runs at a time. Writes ``<out>.csv`` and ``<out>.md`` with
 device and command; ``docs/benchmarks/README.md`` shows the table as a generated block.
 """
 import argparse
+import os.path as osp
 import sys
+
+# benchmarks/ is not installed: it is imported from this checkout.
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def _pairs(items, what, cast=str):
@@ -51,7 +55,7 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    from attnplug.analysis import learning, reporting
+    from benchmarks import learning, reporting
     raw = sys.argv[1:] if argv is None else argv
     args = parse_args(raw)
     rows = learning.cost_summary(args.parts, args.planned)

@@ -4,7 +4,7 @@
     python tools/benchmark_det_plugins.py --device cuda --size 800 1344 --repeat 20
     python tools/benchmark_det_plugins.py --only se cbam --out /tmp/det_plugins
 
-A CLI over :mod:`attnplug.analysis.det_plugin_cost` (what is counted and timed is documented
+A CLI over :mod:`benchmarks.det_plugin_cost` (what is counted and timed is documented
 there): parameters, backbone + FPN FLOPs, and the time of a training step and of an inference,
 each variant timed round robin against the plain detector. A cost benchmark: nothing is trained
 (the detection training benchmark over seeds is ``tools/benchmark_learning.py --task det``).
@@ -14,9 +14,12 @@ import argparse
 import os.path as osp
 import sys
 
+# benchmarks/ is not installed: it is imported from this checkout.
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
 
 def parse_args(argv=None):
-    from attnplug.analysis.det_plugin_cost import ROOT, VARIANTS
+    from benchmarks.det_plugin_cost import ROOT, VARIANTS
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--size', type=int, nargs=2, default=[320, 320], metavar=('H', 'W'),
                    help='input of the timed steps and of the first FLOPs column')
@@ -40,7 +43,7 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    from attnplug.analysis import det_plugin_cost, reporting
+    from benchmarks import det_plugin_cost, reporting
     raw = sys.argv[1:] if argv is None else argv
     args = parse_args(raw)
     try:

@@ -5,7 +5,7 @@
     python tools/benchmark_heads.py --quick                 # 64x128 features
     python tools/benchmark_heads.py --device cuda --dtype bf16
 
-A CLI over :mod:`attnplug.analysis.head_benchmark` (what is measured and how is documented
+A CLI over :mod:`benchmarks.head_benchmark` (what is measured and how is documented
 there): every case in its own subprocess, mmseg's head and attnplug's with the same weights,
 peak memory, CPU time (CPU) or latency (CUDA), and the largest difference of the outputs.
 Writes ``<out>.md`` and ``<out>.csv``.
@@ -14,9 +14,12 @@ import argparse
 import os.path as osp
 import sys
 
+# benchmarks/ is not installed: it is imported from this checkout.
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
 
 def parse_args(argv=None):
-    from attnplug.analysis.head_benchmark import HEADS, ROOT
+    from benchmarks.head_benchmark import HEADS, ROOT
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--heads', nargs='+', choices=sorted(HEADS), default=['da', 'nl', 'cc'])
@@ -55,7 +58,7 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    from attnplug.analysis import head_benchmark, reporting
+    from benchmarks import head_benchmark, reporting
     raw = sys.argv[1:] if argv is None else argv
     args = parse_args(raw)
     head_benchmark.run(args, reporting.command_line('tools/benchmark_heads.py', raw))

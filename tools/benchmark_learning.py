@@ -7,7 +7,7 @@
     python tools/benchmark_learning.py --iters 2 --seeds 0 --configs CONFIG [CONFIG ...]
     python tools/benchmark_learning.py --task seg --list   # the configs it would run
 
-A CLI over :mod:`attnplug.analysis.learning`. Every (config, seed) is trained with
+A CLI over :mod:`benchmarks.learning`. Every (config, seed) is trained with
 ``tools/train.py`` and tested with ``tools/test.py`` in its own subprocess, in
 ``<work-root>/<name>/seed<k>/`` (``randomness.seed=k``, deterministic algorithms). ``--schedule``
 replaces each config's schedule by a file from ``configs/_base_/schedules/`` (the run's name
@@ -29,9 +29,12 @@ import os.path as osp
 import sys
 import time
 
+# benchmarks/ is not installed: it is imported from this checkout.
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
 
 def parse_args(argv=None):
-    from attnplug.analysis.learning import DEFAULT_GLOBS, ROOT
+    from benchmarks.learning import DEFAULT_GLOBS, ROOT
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--task', choices=sorted(DEFAULT_GLOBS), default='seg',
@@ -74,7 +77,7 @@ def parse_args(argv=None):
         p.error('--iters and --schedule exclude each other')
     if args.schedule and not osp.isfile(osp.join(ROOT, args.schedule)):
         p.error(f'--schedule: file not found: {args.schedule}')
-    from attnplug.analysis.learning import default_configs, rel
+    from benchmarks.learning import default_configs, rel
     args.configs = default_configs(args.task) if args.configs is None else \
         [rel(c) for c in args.configs]
     for c in args.configs:
@@ -89,7 +92,7 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    from attnplug.analysis import learning, reporting
+    from benchmarks import learning, reporting
     raw = sys.argv[1:] if argv is None else argv
     args = parse_args(raw)
     if args.list:

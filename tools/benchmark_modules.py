@@ -6,13 +6,17 @@
         --sizes 97x97 --modes fwd fwd+bwd --dtypes fp32 bf16 --devices cuda
     python tools/benchmark_modules.py --from-csv docs/benchmarks/modules_quick-cpu.csv
 
-A CLI over :mod:`attnplug.analysis.module_benchmark`: every layer registered in attnplug's
+A CLI over :mod:`benchmarks.module_benchmark`: every layer registered in attnplug's
 registry (a new ``attnplug/layers/<x>.py`` with its registration line appears without an edit
 here), next to its mmcv / mmseg / mmdet reference where one exists. Writes
 ``<out-dir>/modules_<tag>.md``, ``.csv`` and ``.png`` with the date, device, versions and command.
 """
 import argparse
+import os.path as osp
 import sys
+
+# benchmarks/ is not installed: it is imported from this checkout.
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def parse_args(argv=None):
@@ -47,11 +51,11 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    from attnplug.analysis import module_benchmark, reporting
+    from benchmarks import module_benchmark, reporting
     raw = sys.argv[1:] if argv is None else argv
     if argv is None:
         # See attnplug.analysis.profiling: make the resident set follow the live tensors.
-        from attnplug.analysis.profiling import reexec_with_mmap_threshold
+        from benchmarks.relaunch import reexec_with_mmap_threshold
         reexec_with_mmap_threshold(__file__, raw)
     args = parse_args(raw)
     try:

@@ -3,7 +3,7 @@
     python tools/cue_chance.py --data-root data/cityscapes --out docs/benchmarks/cue_chance
     python tools/cue_chance.py --data-root data/cityscapes --print p95   # just that value
 
-A CLI over :mod:`attnplug.analysis.cue` (the model of a cue-blind prediction is documented
+A CLI over :mod:`benchmarks.cue` (the model of a cue-blind prediction is documented
 there). Reads the val label maps, simulates cue-blind predictions for every class mix on a grid
 of the simplex, and writes ``<out>.json`` and ``<out>.md``: the largest mean and the largest
 50th, 95th and 99th percentiles over the mixes, with the date, device and command.
@@ -16,6 +16,9 @@ import json
 import os
 import os.path as osp
 import sys
+
+# benchmarks/ is not installed: it is imported from this checkout.
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def parse_args(argv=None):
@@ -42,7 +45,7 @@ def parse_args(argv=None):
 
 
 def render(result) -> list:
-    from attnplug.analysis import reporting
+    from benchmarks import reporting
     lines = ['# Cue-class scores without the cue', '',
              '<!-- Written by tools/cue_chance.py; rerun it rather than editing. -->', '']
     lines += reporting.header_markdown(result['header'])
@@ -64,8 +67,8 @@ def render(result) -> list:
 
 
 def main(argv=None):
-    from attnplug.analysis import cue, reporting
-    from attnplug.analysis.learning import CUE_CLASSES
+    from benchmarks import cue, reporting
+    from benchmarks.bundled import CUE_CLASSES
     raw = sys.argv[1:] if argv is None else argv
     args = parse_args(raw)
     try:

@@ -20,6 +20,11 @@ artefact the FLOPs tables in the docs are rendered from.
 """
 import argparse
 import json
+import os.path as osp
+import sys
+
+# benchmarks/ is not installed: it is imported from this checkout.
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def parse_args(argv=None):
@@ -38,7 +43,7 @@ def parse_args(argv=None):
 def main(argv=None):
     import sys
 
-    from attnplug.analysis import reporting
+    from benchmarks import reporting
     from attnplug.analysis.flops import config_complexity
     raw = sys.argv[1:] if argv is None else argv
     args = parse_args(raw)

@@ -5,13 +5,14 @@ baseline) and an OpenMMLab model index.
         [--metric mIoU] [--shape H W] [--published FILE.yml] [--no-measure]
         [--seeds-above METRIC=VALUE ...]
     python tools/leaderboard.py --render DIR/leaderboard.csv     # re-render .md and .png only
+    python tools/leaderboard.py WORK_DIR ... --costs-from DIR/leaderboard.csv  # nothing timed
 
-A CLI over :mod:`attnplug.analysis.leaderboard` (what is computed and how is documented there).
+A CLI over :mod:`benchmarks.leaderboard` (what is computed and how is documented there).
 A WORK_DIR is one run, or a folder of ``seed*/`` runs as ``tools/benchmark_learning.py`` lays
 them out. Runs of one config (one per seed) form one row: mean ± std and n per metric, and the
 difference to the baseline with a 95% Welch t interval; an interval containing 0 is marked not
 significant. A baseline that did not learn on every seed (thresholds in
-``attnplug.analysis.leaderboard.LEARNED_THRESHOLDS``) is said so, and nothing is ranked against
+``benchmarks.bundled.LEARNED_THRESHOLDS``) is said so, and nothing is ranked against
 it. Published numbers enter only from ``--published`` (each entry ``published: true`` with a
 ``source``) and stay in their own table.
 
@@ -22,9 +23,12 @@ import argparse
 import os.path as osp
 import sys
 
+# benchmarks/ is not installed: it is imported from this checkout.
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
 
 def parse_args(argv=None):
-    from attnplug.analysis.leaderboard import METRIC_KEYS
+    from benchmarks.leaderboard import METRIC_KEYS
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('work_dirs', nargs='*')
     p.add_argument('--out-dir', default='docs/leaderboard')
@@ -40,6 +44,10 @@ def parse_args(argv=None):
                    help='count, per row, the seeds whose METRIC is above VALUE (k/n): for a '
                    'metric whose mean hides that some seeds learned and others did not')
     p.add_argument('--render', metavar='CSV', help='only re-render the .md and .png of CSV')
+    p.add_argument('--costs-from', metavar='CSV',
+                   help='take params/FLOPs/time/memory (and the header saying where they were '
+                   'measured) from this earlier leaderboard.csv instead of measuring: rebuilds '
+                   'a committed leaderboard from its run rows without timing anything')
     args = p.parse_args(argv)
     above = {}
     for item in args.seeds_above:
@@ -55,8 +63,8 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    from attnplug.analysis import leaderboard as lb
-    from attnplug.analysis import reporting
+    from benchmarks import leaderboard as lb
+    from benchmarks import reporting
     raw = sys.argv[1:] if argv is None else argv
     args = parse_args(raw)
     if args.render:
@@ -65,8 +73,8 @@ def main(argv=None):
         lb.render_plot(args.render, osp.join(out, 'leaderboard.png'))
         print(f're-rendered {out}/leaderboard.md and .png from {args.render}')
         return None
-    if argv is None and not args.no_measure:
-        from attnplug.analysis.profiling import reexec_with_mmap_threshold
+    if argv is None and not (args.no_measure or args.costs_from):
+        from benchmarks.relaunch import reexec_with_mmap_threshold
         reexec_with_mmap_threshold(__file__, raw)  # CPU peak memory (see profiling.py)
     try:
         published = lb.load_published(args.published) if args.published else []
@@ -80,7 +88,8 @@ def main(argv=None):
         groups = lb.write(runs, args.out_dir,
                           reporting.command_line('tools/leaderboard.py', raw), args.metric,
                           args.baseline, published, args.shape, args.device,
-                          not args.no_measure, above=args.seeds_above)
+                          not args.no_measure, above=args.seeds_above,
+                          costs_csv=args.costs_from)
     except ValueError as err:
         raise SystemExit(f'tools/leaderboard.py: {err}') from err
     print(f'{len(groups)} configs from {len(runs)} runs -> {args.out_dir}/leaderboard.md, '

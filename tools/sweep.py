@@ -9,9 +9,9 @@
     python tools/sweep.py BASE_CONFIG --modules NonLocal2d --after layer3.1 'layer3.*' \\
         --seeds 0 1 2                            # per-block placement, any backbone
 
-A CLI over :mod:`attnplug.analysis.sweep` (the grid, the delta configs) and
-:mod:`attnplug.analysis.learning` (training and testing each config per seed, the base config
-included as the baseline), then :mod:`attnplug.analysis.leaderboard` (means, standard
+A CLI over :mod:`benchmarks.sweep` (the grid, the delta configs) and
+:mod:`benchmarks.learning` (training and testing each config per seed, the base config
+included as the baseline), then :mod:`benchmarks.leaderboard` (means, standard
 deviations, 95% intervals against the base) and ``grid.md``, the leaderboard pivoted into the
 grid (module and stage set × placement, Δ to the base with its interval).
 
@@ -24,6 +24,9 @@ import argparse
 import os.path as osp
 import sys
 import time
+
+# benchmarks/ is not installed: it is imported from this checkout.
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def parse_args(argv=None):
@@ -71,8 +74,8 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    from attnplug.analysis import learning, reporting
-    from attnplug.analysis import sweep as sw
+    from benchmarks import learning, reporting
+    from benchmarks import sweep as sw
     raw = sys.argv[1:] if argv is None else argv
     args = parse_args(raw)
     placements = {k: v for k, v in (('position', args.positions), ('after', args.after)) if v}
@@ -102,7 +105,7 @@ def main(argv=None):
         runs=learning.sitting(rows), runs_made_on=learning.machines(rows),
         wall_time_of_this_sitting=f'{(time.time() - t0) / 60:.1f} min')
     learning.report(rows, osp.join(args.out_dir, 'runs'), header)
-    from attnplug.analysis import leaderboard as lb
+    from benchmarks import leaderboard as lb
     runs = lb.collect_runs([learning.record_path(records, r['name'], r['seed']) for r in rows
                             if not r.get('error')])
     lb.write(runs, args.out_dir, reporting.command_line('tools/sweep.py', raw),
@@ -116,5 +119,5 @@ def main(argv=None):
 if __name__ == '__main__':
     result = main()
     if result and isinstance(result[0], dict):  # not a --dry-run
-        from attnplug.analysis.learning import exit_status
+        from benchmarks.learning import exit_status
         sys.exit(exit_status(result))

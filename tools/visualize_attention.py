@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
 
 import attnplug  # noqa: E402,F401  (safe checkpoint globals before torch.load)
-from attnplug.analysis.attention_maps import ALL_MODULES  # noqa: E402
+from attnplug.visualization.attention_maps import ALL_MODULES  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -144,7 +144,7 @@ def draw_figure(path: str, image: np.ndarray, pred: np.ndarray, maps, valid,
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
-    from attnplug.analysis.overlay import map_to_image
+    from attnplug.visualization.overlay import map_to_image
 
     n = 2 + len(maps)
     ncols = max(1, min(ncols, n))
@@ -204,7 +204,7 @@ def main(argv=None):
     import cv2
     import torch
 
-    from attnplug.analysis.attention_maps import AttentionRecorder
+    from attnplug.visualization.attention_maps import AttentionRecorder
     from attnplug.analysis.build import build_model, config_scope, load_config
 
     args = parse_args(argv)
@@ -225,7 +225,7 @@ def main(argv=None):
                 from mmdet.apis import inference_detector
                 result = inference_detector(model, args.image)
     if not rec.modules:
-        from attnplug.analysis.attention_maps import supported_types
+        from attnplug.visualization.attention_maps import supported_types
         raise SystemExit(f'no module of the model matches {args.modules} and implements '
                          f'attention_maps(); attnplug layers that do: '
                          f'{", ".join(supported_types())}')

@@ -1,10 +1,44 @@
-"""Analysis tools (docs/analysis.md):
+"""What a user imports to measure a model (docs/analysis.md):
 
 * :mod:`.flops`: FLOP counting that sees fused attention (mmengine handles);
-* :mod:`.attention_maps`: attention / gate maps of attnplug's modules, recomputed from the
-  input a forward hook captured; :mod:`.overlay`: drawing them over the image;
-* :mod:`.profiling`: latency and peak memory (CPU and CUDA) for the benchmarks;
+* :mod:`.profiling`: latency and peak memory (CPU and CUDA) of a call;
 * :mod:`.build`: building any mmseg / mmdet config offline, for the tools.
+
+Drawing attention maps moved to :mod:`attnplug.visualization` (``attention_maps`` and
+``overlay`` here are deprecated aliases). The experiments -- learning runs, leaderboards,
+sweeps, the head/module/detection-plugin benchmarks, reports and doc blocks -- live in the
+repository's top-level ``benchmarks/`` package, which is not installed: they need a checkout
+(configs, data, committed results). ``from attnplug.analysis import leaderboard`` (and the other
+moved modules) still works inside a checkout, with a DeprecationWarning.
 
 Nothing is imported here, so that each tool pulls in only what it needs.
 """
+import importlib
+import warnings
+
+#: Modules that moved out of the package: old name -> module in the repository's benchmarks/.
+MOVED_TO_BENCHMARKS = {
+    'reporting': 'benchmarks.reporting',
+    'doc_blocks': 'benchmarks.doc_blocks',
+    'learning': 'benchmarks.learning',
+    'leaderboard': 'benchmarks.leaderboard',
+    'sweep': 'benchmarks.sweep',
+    'cue': 'benchmarks.cue',
+    'head_benchmark': 'benchmarks.head_benchmark',
+    'module_benchmark': 'benchmarks.module_benchmark',
+    'det_plugin_cost': 'benchmarks.det_plugin_cost',
+}
+
+
+def __getattr__(name):
+    if name not in MOVED_TO_BENCHMARKS:
+        raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+    target = MOVED_TO_BENCHMARKS[name]
+    warnings.warn(f'attnplug.analysis.{name} moved to {target} (the repository\'s benchmarks/, '
+                  'not installed)', DeprecationWarning, stacklevel=2)
+    try:
+        return importlib.import_module(target)
+    except ImportError as e:
+        raise ImportError(f'attnplug.analysis.{name} moved to {target}, which is part of a '
+                          'checkout of the attnplug repository (not of the installed package); '
+                          'put the repository root on sys.path') from e

@@ -56,7 +56,7 @@ __all__ = [
     'SDPA_OPS', 'sdpa_flop_count', 'sdpa_flop_handle', 'softmax_flop_handle',
     'attention_flop_handles', 'attention_activation_handles', 'attention_handles_as_default',
     'get_model_complexity_info_with_attention', 'TensorModeForward', 'default_input_shape',
-    'config_complexity'
+    'config_complexity', 'model_complexity'
 ]
 
 #: The traced names of scaled dot-product attention: the public composite op and the
@@ -327,9 +327,7 @@ def config_complexity(config: str, shape: Optional[Sequence[int]] = None,
         (stock mmengine handles, where fused attention counts 0), ``input_shape``,
         ``flops_by_operator``, ``uncounted_ops``, ``convention`` and ``table``.
     """
-    from mmengine.analysis import get_model_complexity_info
-
-    from .build import build_model, config_scope, dummy_inputs, load_config
+    from .build import build_model, config_scope, load_config
     cfg = load_config(config, cfg_options)
     scope = config_scope(cfg)
     if shape is None:
@@ -337,6 +335,21 @@ def config_complexity(config: str, shape: Optional[Sequence[int]] = None,
     elif len(shape) == 1:
         shape = (shape[0], shape[0])
     model = build_model(cfg, drop_auxiliary=True)
+    return dict(config=config, **model_complexity(model, scope, shape, softmax_flops, table))
+
+
+def model_complexity(model: nn.Module, scope: str, shape: Sequence[int],
+                     softmax_flops: float = 1., table: bool = False) -> Dict[str, Any]:
+    """:func:`config_complexity` of a model already built (``build_model``, in eval mode), on
+    one random image of ``shape = (H, W)`` after its data preprocessor: what a caller that also
+    times the model uses, so that it builds the model once.
+
+    Returns:
+        dict: as :func:`config_complexity`, without ``config``.
+    """
+    from mmengine.analysis import get_model_complexity_info
+
+    from .build import dummy_inputs
     with torch.no_grad():
         inputs, samples = dummy_inputs(model, scope, shape)
     traced = TensorModeForward(model, samples) if scope == 'mmdet' else model
@@ -347,7 +360,6 @@ def config_complexity(config: str, shape: Optional[Sequence[int]] = None,
         stock = get_model_complexity_info(traced, inputs=(inputs, ), show_table=False,
                                           show_arch=False)
     return {
-        'config': config,
         'scope': scope,
         'input_shape': list(inputs.shape[-2:]),
         'params': info['params'],

@@ -15,38 +15,28 @@ Peak memory of one call, above what was allocated before it:
   statistics, so the process's peak resident set is used: ``/proc/self/clear_refs`` (writing
   ``5``) resets ``VmHWM`` to the current ``VmRSS``, the call runs, and ``VmHWM - VmRSS(before)``
   is its peak growth. This is only faithful if freed tensors leave the resident set, which
-  glibc does for blocks it ``mmap``s: :func:`reexec_with_mmap_threshold` restarts the tool
-  with ``MALLOC_MMAP_THRESHOLD_=65536`` (every block over 64 KiB gets its own mapping and the
-  threshold no longer adapts upward). Checked here: two live 200 MiB tensors read as 400 MiB,
-  and the resident set returns to its base when they are freed. Linux only; elsewhere the
-  memory column is empty.
+  glibc does for blocks it ``mmap``s: run the process with ``MALLOC_MMAP_THRESHOLD_=65536``
+  (:data:`MMAP_ENV`: every block over 64 KiB gets its own mapping and the threshold no longer
+  adapts upward; the benchmark tools restart themselves with it, ``benchmarks/relaunch.py``).
+  Checked here: two live 200 MiB tensors read as 400 MiB, and the resident set returns to its
+  base when they are freed. Linux only; elsewhere the memory column is empty.
 """
 import ctypes
 import gc
-import os
 import statistics
-import sys
 import time
 from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
-__all__ = ['MMAP_ENV', 'reexec_with_mmap_threshold', 'measure_latency',
-           'measure_peak_memory', 'cpu_peak_memory_supported', 'PeakMemoryProbe', 'CLOCKS']
+__all__ = ['MMAP_ENV', 'measure_latency', 'measure_peak_memory', 'cpu_peak_memory_supported',
+           'PeakMemoryProbe', 'CLOCKS']
 
 #: The clocks :func:`measure_latency` can read.
 CLOCKS = {'wall': time.perf_counter, 'cpu': time.process_time}
 
+#: The glibc setting that makes freed tensors leave the resident set (see above).
 MMAP_ENV = 'MALLOC_MMAP_THRESHOLD_'
-
-
-def reexec_with_mmap_threshold(script: str, argv: List[str]) -> None:
-    """Restart ``python script *argv`` with ``MALLOC_MMAP_THRESHOLD_=65536`` unless it is set
-    (Linux only; a no-op otherwise or when already set)."""
-    if MMAP_ENV in os.environ or not sys.platform.startswith('linux'):
-        return
-    os.environ[MMAP_ENV] = '65536'
-    os.execv(sys.executable, [sys.executable, os.path.abspath(script)] + list(argv))
 
 
 def _status_kib(field: str) -> Optional[int]:

@@ -53,7 +53,7 @@ class AttentionMap:
         query (tuple[float, float], optional): For a query map (where one position looks):
             its query point, ``(x, y)`` fractions of the input grid. None for a gate map.
         module (str): The layer's name in a model; filled in by the caller that knows it
-            (:class:`attnplug.analysis.attention_maps.AttentionRecorder`). Default: ''.
+            (:class:`attnplug.visualization.attention_maps.AttentionRecorder`). Default: ''.
         type (str): The layer's class name; filled in likewise. Default: ''.
     """
     label: str

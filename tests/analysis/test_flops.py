@@ -12,7 +12,7 @@ from attnplug.analysis.flops import (attention_flop_handles, attention_handles_a
                                      get_model_complexity_info_with_attention,
                                      sdpa_flop_count)
 from attnplug.layers import MultiHeadSelfAttention2d, NonLocal2d
-from attnplug.testing import repo_script
+from benchmarks.paths import repo_script
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -71,7 +71,7 @@ def test_discovered_by_the_registry_and_the_visualiser():
     no edit outside its own file and its registration line."""
     import torch.nn as nn
 
-    from attnplug.analysis.attention_maps import AttentionRecorder, supported_types
+    from attnplug.visualization.attention_maps import AttentionRecorder, supported_types
     from attnplug.layers.base import registered_layers
     from attnplug.registry import MODELS
 

@@ -2,13 +2,12 @@
 the layer-convention refactor (tests/layers/state_dict_keys.json), so that checkpoints keep
 loading.
 
-The JSON was written by this file (``python tests/layers/test_state_dict_keys.py --write``)
-from the code before the refactor; regenerate it only for a deliberate, documented key change.
+The JSON is written from the cases here by ``python tools/freeze_state_dict_keys.py`` (first
+from the code before the refactor); regenerate it only for a deliberate, documented key change.
 Constructor arguments may be renamed here (the convention renames a few); the cases' names and
 the keys they produce must not change.
 """
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -164,10 +163,3 @@ def test_the_check_fails_on_a_renamed_key():
     with pytest.raises(AssertionError, match=r"missing keys \['gamma'\]"):
         _compare(expected, current)
 
-
-if __name__ == '__main__':
-    if '--write' not in sys.argv:
-        sys.exit('usage: python tests/layers/test_state_dict_keys.py --write')
-    data = {**_current(_layer_cases()), **_current(_model_cases())}
-    KEYS_FILE.write_text(json.dumps(data, indent=1, sort_keys=True) + '\n')
-    print(f'{len(data)} cases -> {KEYS_FILE}')

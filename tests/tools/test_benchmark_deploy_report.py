@@ -1,8 +1,10 @@
-"""tools/benchmark_deploy.py's report: the committed deploy_cpu.md/.csv are what its JSON
-renders to, and the report says where each number came from."""
+"""tools/benchmark_deploy.py's report (benchmarks/deploy_benchmark.py): the committed
+deploy_cpu.md/.csv are what its JSON renders to, and the report says where each number came
+from."""
 import json
 from pathlib import Path
-from attnplug.testing import repo_script
+
+from benchmarks.paths import repo_script
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,8 +22,8 @@ def test_committed_report_is_its_json_rendered(tmp_path):
 
 
 def test_report_rows_and_header(tmp_path):
-    from attnplug.analysis import reporting
-    tool = _tool()
+    from benchmarks import deploy_benchmark as tool
+    from benchmarks import reporting
     meta = {'date': '2026-01-02 03:04 UTC', 'device': 'a CPU', 'command': 'python x',
             'shape': [64, 96], 'compile_shape': [32, 48]}
     rows = [dict(config='m', shape='64x96', n=96, loop='scan', export_s=1.5, nodes=7,

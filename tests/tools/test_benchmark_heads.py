@@ -4,7 +4,7 @@ not from the tool's own comparison). No timing assertions."""
 import pytest
 import torch
 
-from attnplug.analysis import reporting
+from benchmarks import reporting
 
 HEADS = ('DAHead', 'NLHead', 'CCHead')
 
@@ -67,7 +67,7 @@ def test_markdown_report(report):
 
 def test_markdown_renders_from_the_csv_alone(report, tmp_path):
     """The report is a function of its CSV: rendering the CSV again gives the same text."""
-    from attnplug.analysis.head_benchmark import render_markdown
+    from benchmarks.head_benchmark import render_markdown
     rows, header, md, _ = report
     path = reporting.write_csv(str(tmp_path / 'heads_cpu_tiny.csv'), rows, list(rows[0]), header)
     assert '\n'.join(render_markdown(path)).rstrip() == md.rstrip()

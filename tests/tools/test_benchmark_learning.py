@@ -1,4 +1,4 @@
-"""tools/benchmark_learning.py and attnplug.analysis.learning: how the schedule is cut or
+"""tools/benchmark_learning.py and benchmarks.learning: how the schedule is cut or
 replaced, which baseline a config has, the seed options, runs in parallel (each child's own CPU
 time), the committed run rows and their reuse, and the per-class IoU read from mmseg's
 log table (full training runs are too slow for the suite: see docs/benchmarks/README.md; a
@@ -11,8 +11,8 @@ import threading
 import pytest
 from mmengine.config import Config
 
-from attnplug.analysis import learning, reporting
-from attnplug.testing import repo_script
+from benchmarks import learning, paths, reporting
+from benchmarks.paths import repo_script
 
 FCN = 'configs/fcn/fcn_r18-w32-d8_1xb4-300iter_cityscapes-bundled-128x256.py'
 UNET = 'configs/unet/unet-s5-d16_fcn_1xb4-300iter_cityscapes-bundled-128x256.py'
@@ -280,6 +280,7 @@ def test_a_run_without_its_data_is_not_started(monkeypatch, tmp_path):
     monkeypatch.setattr(learning, '_run_tool', lambda *a, **k: ran.append(a) or (0, 0.0, 0.0))
     config = os.path.join(learning.ROOT, FCN)
     monkeypatch.setattr(learning, 'ROOT', str(tmp_path))  # a checkout without data/
+    monkeypatch.setattr(paths, 'ROOT', str(tmp_path))
     why = learning.missing_data(config)
     assert f'{os.path.basename(FCN)}: train_dataloader.dataset.data_root ' in why
     assert 'data/cityscapes' in why and 'python data/generate.py --root data' in why
@@ -302,7 +303,7 @@ def test_a_run_without_its_data_is_not_started(monkeypatch, tmp_path):
 def test_leaderboard_from_committed_records(tmp_path):
     """Run rows without their work dirs (a fresh clone) still make the leaderboard: metrics
     from the rows, the trained config regenerated from config + schedule."""
-    from attnplug.analysis import leaderboard as lb
+    from benchmarks import leaderboard as lb
     records = tmp_path / 'runs'
     danet = 'configs/danet/danet_r18-w32-d8_1xb4-300iter_cityscapes-bundled-128x256.py'
     for seed in (0, 1, 2):
@@ -316,16 +317,16 @@ def test_leaderboard_from_committed_records(tmp_path):
     paths = lb.expand_work_dirs(sorted(str(p) for p in records.iterdir()))
     assert len(paths) == 6 and all(p.endswith('.json') for p in paths)
     runs = lb.collect_runs(paths)
-    assert {r['seed'] for r in runs} == {0, 1, 2}
-    r = next(r for r in runs if r['name'].startswith('danet'))
-    assert r['metrics']['mIoU'] == 45.0 and r['metrics']['cue_classes_mIoU'] == 10.0
-    assert r['source'].startswith('record (') and r['checkpoint'] is None
-    cfg = Config.fromfile(r['dumped_config'])
+    assert {r.seed for r in runs} == {0, 1, 2}
+    r = next(r for r in runs if r.name.startswith('danet'))
+    assert r.metrics['mIoU'] == 45.0 and r.metrics['cue_classes_mIoU'] == 10.0
+    assert r.source is lb.MetricSource.RECORD and r.checkpoint is None
+    cfg = Config.fromfile(r.dumped_config)
     assert cfg.train_cfg.max_iters == 1200 and cfg.model.decode_head.type == 'attnplug.DAHead'
-    assert r['scope'] == 'mmseg'
+    assert r.scope == 'mmseg'
     groups = lb.write(runs, str(tmp_path / 'lb'), 'test', metric='mIoU', do_measure=False)
-    by = {g['name']: g for g in groups}
-    stats = by[learning.scheduled_name(danet, SEG_SCHEDULE)]['stats']['mIoU']
+    by = {g.name: g for g in groups}
+    stats = by[learning.scheduled_name(danet, SEG_SCHEDULE)].stats['mIoU']
     assert stats['n'] == 3 and stats['d_significant']
 
 
@@ -333,6 +334,7 @@ def test_cost_summary_sums_committed_rows(tmp_path, monkeypatch):
     """The cost of a benchmark over sittings: CPU and wall hours summed from the rows, runs
     with an error left out, the missing runs estimated from the part's mean."""
     monkeypatch.setattr(learning, 'ROOT', str(tmp_path))
+    monkeypatch.setattr(paths, 'ROOT', str(tmp_path))
 
     def row(part, name, seed, train, test, error=None, machine=None):
         path = tmp_path / part / name / f'seed{seed}.json'

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
-from attnplug.testing import repo_script
+from benchmarks.paths import repo_script
 
 ROOT = Path(__file__).resolve().parents[2]
 SEG = ROOT / 'configs/with_plugins/segformer_mit-w16-cbam_1xb4-300iter_cityscapes-bundled-128x256.py'

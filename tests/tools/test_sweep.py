@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from mmengine.config import Config
 
-from attnplug.analysis import reporting
-from attnplug.analysis import sweep as sw
-from attnplug.testing import repo_script
+from benchmarks import reporting
+from benchmarks import sweep as sw
+from benchmarks.paths import repo_script
 
 ROOT = Path(__file__).resolve().parents[2]
 FCN = ROOT / 'configs/fcn/fcn_r18-w32-d8_1xb4-300iter_cityscapes-bundled-128x256.py'
@@ -123,8 +123,8 @@ def test_the_grid_pivots_the_leaderboard(tmp_path):
     """grid.md and the docs' 'tools/sweep.py' blocks: one line per module and stage set, one
     column per position, each cell the mean and Δ [95% CI] read from the leaderboard; a point
     the sweep did not write is an error."""
-    from attnplug.analysis import doc_blocks
-    from attnplug.analysis import leaderboard as lb
+    from benchmarks import doc_blocks
+    from benchmarks import leaderboard as lb
     points = [dict(name=f'base_{m.lower()}-s{s}-{p}', module=m, stages=s, kind='position',
                    value=p, delta={}) for m in ('CBAM', 'SqueezeExcitation')
               for s in ('0011', '1111') for p in ('after_conv2', 'after_stage')]
@@ -134,9 +134,8 @@ def test_the_grid_pivots_the_leaderboard(tmp_path):
     assert sw.read_point(str(FCN)) is None
 
     def run(name, config, seed, miou):
-        return {'name': name, 'seed': seed, 'config': config, 'scope': 'mmseg',
-                'dataset': None, 'baseline': 'base', 'source': 'record',
-                'metrics': {'mIoU': miou}}
+        return lb.Run(name=name, seed=seed, config=config, baseline='base', scope='mmseg',
+                      dataset=None, metrics={'mIoU': miou}, source=lb.MetricSource.RECORD)
     runs = [run('base', str(FCN), s, 50. + s) for s in range(3)]
     for i, (point, path) in enumerate(zip(points, paths)):
         # CBAM 0011 after_conv2 far above the base; the others within the seed noise
@@ -145,9 +144,9 @@ def test_the_grid_pivots_the_leaderboard(tmp_path):
     groups, metrics = lb.recompute(runs, 'mIoU')
     rows = lb.csv_rows(groups, metrics)
     board = tmp_path / 'leaderboard.csv'
-    reporting.write_csv(str(board), rows, list(rows[0]),
-                        {'date': 'd', 'device': 'x', 'command': 'python tools/sweep.py ...',
-                         'metric': 'mIoU'})
+    lb.save_csv(str(board), rows, metrics,
+                {'date': 'd', 'device': 'x', 'command': 'python tools/sweep.py ...',
+                 'metric': 'mIoU'})
     path = sw.write_grid(str(tmp_path))
     text = open(path).read()
     assert '- command: `python tools/sweep.py ...`' in text
@@ -159,7 +158,7 @@ def test_the_grid_pivots_the_leaderboard(tmp_path):
     block = doc_blocks.render('tools/sweep.py', str(board), {})
     assert '| CBAM | 0011 | 71.00 (**+20.00** [' in block and '(d, x)' in block
     # a row whose config the sweep did not write cannot be placed in the grid
-    rows[1]['config'] = str(FCN)
-    reporting.write_csv(str(board), rows, list(rows[0]), {'metric': 'mIoU'})
+    rows[1].config = str(FCN)
+    lb.save_csv(str(board), rows, metrics, {'metric': 'mIoU'})
     with pytest.raises(ValueError, match='was not written by tools/sweep.py'):
         sw.render_grid(str(board))

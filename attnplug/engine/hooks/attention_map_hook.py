@@ -16,7 +16,7 @@ Config::
                                     dict(type='TensorboardVisBackend')])
 
 For a drawn batch the hook puts forward hooks on the matched modules and on the model's data
-preprocessor (:class:`attnplug.analysis.attention_maps.AttentionRecorder`, entered in
+preprocessor (:class:`attnplug.visualization.attention_maps.AttentionRecorder`, entered in
 ``before_*_iter`` and closed in ``after_*_iter`` through an ``ExitStack``, or at the end of the
 loop if the step failed), lets the runner's ``test_step`` run, removes the hooks, asks each
 module for its maps of the input it saw (the layers' own ``attention_maps``) and writes one
@@ -30,9 +30,9 @@ from typing import List, Optional, Sequence, Tuple
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
-from ...analysis.attention_maps import ALL_MODULES, AttentionRecorder
-from ...analysis.overlay import compose_grid, draw_query, overlay
 from ...registry import HOOKS
+from ...visualization.attention_maps import ALL_MODULES, AttentionRecorder
+from ...visualization.overlay import compose_grid, draw_query, overlay
 
 __all__ = ['AttentionMapHook', 'render_attention_grid']
 
@@ -85,7 +85,7 @@ class AttentionMapHook(Hook):
 
     Args:
         modules (sequence[str]): Class names or (shell-style) module-name patterns, see
-            :func:`attnplug.analysis.attention_maps.find_modules`. Default: ``('*', )``, every
+            :func:`attnplug.visualization.attention_maps.find_modules`. Default: ``('*', )``, every
             module that implements ``attention_maps``.
         query_points (sequence[tuple[float, float]]): (x, y) fractions of the image for the
             position-dependent attention (position, non-local, multi-head, criss-cross).

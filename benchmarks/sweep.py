@@ -82,7 +82,7 @@ def point_name(base_name: str, module: str, stages: str, kind: str, value: str) 
 
 
 def _backbone_type(cfg) -> str:
-    from .build import config_scope
+    from attnplug.analysis.build import config_scope
     scope = config_scope(cfg)
     btype = cfg.model.backbone.type
     if btype.startswith('attnplug.'):
@@ -153,25 +153,25 @@ def read_point(config: str) -> Optional[Dict[str, str]]:
     """The grid point a delta config was written for (``module``, ``stages``, ``kind``,
     ``value``), read from its first line; ``None`` for a config :func:`write_configs` did not
     write (the sweep's base)."""
-    from .learning import ROOT
+    from .paths import ROOT
     path = config if osp.isabs(config) else osp.join(ROOT, config)
     with open(path) as f:
         match = _POINT_RE.match(f.readline().rstrip('\n'))
     return match.groupdict() if match else None
 
 
-def grid_table(rows: List[Dict[str, str]], metric: str) -> List[str]:
-    """The sweep's leaderboard rows (``leaderboard.csv``, as :func:`reporting.read_csv` gives
-    them) pivoted into the grid: one line per module (and stage set), one column per placement,
-    each cell the mean over seeds and its difference to the base with the 95% interval,
-    **bold** where the interval excludes 0 and *n.s.* where it contains 0."""
+def grid_table(rows, metric: str) -> List[str]:
+    """The sweep's measured leaderboard rows (:class:`benchmarks.leaderboard.Row`) pivoted into
+    the grid: one line per module (and stage set), one column per placement, each cell the mean
+    over seeds and its difference to the base with the 95% interval, **bold** where the interval
+    excludes 0 and *n.s.* where it contains 0."""
     from . import reporting
     from .leaderboard import delta_text, metric_format
 
     def num(v):
-        return metric_format(metric).format(float(v))
+        return metric_format(metric).format(v)
 
-    base = [r for r in rows if r['baseline_status'].startswith('is baseline')]
+    base = [r for r in rows if r.status.is_baseline]
     if len(base) != 1:
         raise ValueError(f'sweep grid: expected one base row in the leaderboard, found '
                          f'{len(base)}')
@@ -179,21 +179,20 @@ def grid_table(rows: List[Dict[str, str]], metric: str) -> List[str]:
     for r in rows:
         if r is base[0]:
             continue
-        point = read_point(r['config'])
+        point = read_point(r.config)
         if point is None:
-            raise ValueError(f'sweep grid: row {r["name"]!r}: its config {r["config"]} was not '
+            raise ValueError(f'sweep grid: row {r.name!r}: its config {r.config} was not '
                              'written by tools/sweep.py (no "# sweep point:" first line)')
         line = (point['module'], point['stages'] if point['kind'] in STAGED else '—')
         column = f'{point["kind"]}={point["value"]}'
         lines += [line] if line not in lines else []
         columns += [column] if column not in columns else []
-        cells[line, column] = f'{num(r[f"{metric}_mean"])} ({delta_text(r, metric)})'
+        cells[line, column] = f'{num(r.cell(metric).mean)} ({delta_text(r, metric)})'
     table = [list(ln) + [cells.get((ln, c), '—') for c in columns] for ln in lines]
-    b = base[0]
-    std = b.get(f'{metric}_std')
-    return [f'Base: `{b["name"]}`, {metric} {num(b[f"{metric}_mean"])}'
-            + (f' ± {num(std)}' if std not in (None, '') else '')
-            + f' (n = {b["n"]}). Each cell: {metric}, the mean over seeds (Δ to the base '
+    b = base[0].cell(metric)
+    return [f'Base: `{base[0].name}`, {metric} {num(b.mean)}'
+            + (f' ± {num(b.std)}' if b.std is not None else '')
+            + f' (n = {base[0].n}). Each cell: {metric}, the mean over seeds (Δ to the base '
             '[95% Welch interval]).', ''] + \
         reporting.markdown_table(['module', 'stages'] + columns, table, 'l' * (2 + len(columns)))
 
@@ -201,9 +200,9 @@ def grid_table(rows: List[Dict[str, str]], metric: str) -> List[str]:
 def render_grid(csv_path: str, metric: Optional[str] = None) -> List[str]:
     """:func:`grid_table` of a sweep leaderboard's CSV on ``metric`` (default: its main
     metric)."""
-    from . import reporting
-    rows, header = reporting.read_csv(csv_path)
-    return grid_table([r for r in rows if r['kind'] == 'measured'],
+    from .leaderboard import Kind, read
+    rows, header = read(csv_path)
+    return grid_table([r for r in rows if r.kind is Kind.MEASURED],
                       metric or header.get('metric', ''))
 
 
@@ -212,11 +211,12 @@ def write_grid(out_dir: str, metrics: Sequence[str] = ()) -> str:
     metric, then on each of ``metrics`` it also has, under the leaderboard's date, device and
     command. Returns the path."""
     from . import reporting
+    from .leaderboard import read
     csv_path = osp.join(out_dir, 'leaderboard.csv')
-    rows, header = reporting.read_csv(csv_path)
+    rows, header = read(csv_path)
     lines = ['# Placement grid', '', '<!-- Written by tools/sweep.py from leaderboard.csv; '
              'rerun it rather than editing. -->', ''] + reporting.header_markdown(header)
     main = header.get('metric', '')
-    for m in [main] + [m for m in metrics if m != main and rows and f'{m}_mean' in rows[0]]:
+    for m in [main] + [m for m in metrics if m != main and rows and m in rows[0].metrics]:
         lines += ['', f'## {m}', ''] + render_grid(csv_path, m)
     return reporting.write_text(osp.join(out_dir, 'grid.md'), lines)

@@ -1,15 +1,15 @@
 """Attention / gate maps through the layers' own ``attention_maps`` (attnplug.analysis.
 attention_maps only finds layers, captures their inputs and calls it) and their overlays
-(attnplug.analysis.overlay), checked against brute-force formulas and against each layer's
+(attnplug.visualization.overlay), checked against brute-force formulas and against each layer's
 real forward (the output at a query pixel is rebuilt from its map)."""
 import numpy as np
 import pytest
 import torch
 import torch.nn as nn
 
-from attnplug.analysis.attention_maps import (AttentionRecorder, find_modules, grid_point,
+from attnplug.visualization.attention_maps import (AttentionRecorder, find_modules, grid_point,
                                               module_attention_maps, supported_types)
-from attnplug.analysis.overlay import compose_grid, draw_query, normalize, overlay
+from attnplug.visualization.overlay import compose_grid, draw_query, normalize, overlay
 from attnplug.functional.criss_cross import criss_cross_attention, criss_cross_energies
 from attnplug.layers import (BAM, CBAM, SCSE, AttentionGate, ChannelAttention, CoordAttention,
                              CrissCrossAttention, GlobalContextBlock, MultiHeadSelfAttention2d,

@@ -32,33 +32,47 @@ import threading
 import time
 from typing import Any, Dict, List, Optional, Sequence
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from .bundled import CUE_CLASSES
+from .paths import ROOT, rel
+
 _CONFIG_LOCK = threading.Lock()
-CUE_CLASSES = ('person', 'bicycle', 'car')
 #: The bundled configs each task's benchmark runs by default.
 DEFAULT_GLOBS = {'seg': 'configs/*/*cityscapes-bundled*.py',
                  'det': 'configs/*/faster-rcnn_r18*_coco-bundled.py'}
 
-__all__ = ['CUE_CLASSES', 'DEFAULT_GLOBS', 'rel', 'baseline_of', 'default_configs',
+__all__ = ['CUE_CLASSES', 'DEFAULT_GLOBS', 'rel', 'config_bases', 'baseline_of', 'default_configs',
            'schedule_tag', 'scheduled_name', 'write_scheduled_config', 'schedule_options',
            'missing_data', 'per_class_iou', 'load_record', 'record_path', 'run_one',
            'run_all', 'start_by', 'sitting', 'machines', 'exit_status', 'cost_summary',
            'cost_report']
 
 
-def rel(path: str) -> str:
-    return osp.relpath(osp.abspath(path), ROOT)
+def config_bases(config: str) -> List[str]:
+    """The ``_base_`` entries of a config file (repository-relative), read as a Python literal
+    from its syntax tree (the config is not executed)."""
+    import ast
+    path = osp.join(ROOT, config)
+    with open(path) as f:
+        tree = ast.parse(f.read(), path)
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == '_base_' for t in node.targets):
+            bases = ast.literal_eval(node.value)
+            return [bases] if isinstance(bases, str) else list(bases)
+    return []
 
 
 def baseline_of(config: str) -> str:
-    """The bundled config that ``config``'s ``_base_`` names, or ``config`` itself."""
-    with open(osp.join(ROOT, config)) as f:
-        text = f.read()
-    match = re.search(r'_base_\s*=\s*\[(.*?)\]', text, re.S)
-    for base in re.findall(r"['\"]([^'\"]+)['\"]", match.group(1) if match else ''):
-        if 'bundled' in base and not base.startswith(('mmseg::', 'mmdet::')) \
-                and '_base_/' not in base:
-            return rel(osp.join(osp.dirname(osp.join(ROOT, config)), base))
+    """The baseline of a project config: the first project config among its ``_base_`` entries
+    (a file under ``configs/``, not an ``mmseg::``/``mmdet::`` base and not a ``_base_/``
+    fragment); a config that inherits none is its own baseline."""
+    for base in config_bases(config):
+        if '::' in base:
+            continue
+        path = rel(osp.join(osp.dirname(osp.join(ROOT, config)), base))
+        parts = path.split(osp.sep)
+        if parts[0] == 'configs' and '_base_' not in parts:
+            return path
     return config
 
 
@@ -102,7 +116,7 @@ def write_scheduled_config(config: str, schedule: str, work_dir: str) -> str:
     os.makedirs(work_dir, exist_ok=True)
     with open(path, 'w') as f:
         f.write(f'# {rel(config)} on the schedule {rel(osp.join(ROOT, schedule))} '
-                '(written by attnplug.analysis.learning)\n'
+                '(written by benchmarks/learning.py)\n'
                 f"_base_ = ['{osp.abspath(osp.join(ROOT, config))}']\n{body}")
     return path
 

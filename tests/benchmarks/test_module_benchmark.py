@@ -8,12 +8,12 @@ import pytest
 import torch
 import torch.nn as nn
 
-from attnplug.analysis import module_benchmark
 from attnplug.analysis import profiling
 from attnplug.analysis.profiling import (PeakMemoryProbe, cpu_peak_memory_supported,
                                          measure_interleaved, measure_latency,
                                          measure_peak_memory)
-from attnplug.testing import repo_script
+from benchmarks import module_benchmark
+from benchmarks.paths import repo_script
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,10 +1,10 @@
-"""attnplug.analysis.reporting: the header every report carries (real date, device, versions,
+"""benchmarks.reporting: the header every report carries (real date, device, versions,
 command), CSVs that keep it, and the generated doc blocks."""
 import datetime
 
 import pytest
 
-from attnplug.analysis import reporting
+from benchmarks import reporting
 
 
 def test_header_has_the_real_date_device_and_versions():

@@ -72,9 +72,9 @@ import tempfile
 import time
 
 from . import reporting
+from .paths import ROOT
 
 MIB = 2**20
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 LOCK_PATH = osp.join(tempfile.gettempdir(), 'attnplug_benchmark_heads.lock')
 
 #: Head-specific arguments (mmseg's r50-d8 configs); ``pam_channels`` follows channels / 8.
@@ -146,7 +146,7 @@ def run_case(case):
         out = head([x])
         return out[0] if isinstance(out, (tuple, list)) else out
 
-    from .profiling import PeakMemoryProbe
+    from attnplug.analysis.profiling import PeakMemoryProbe
     probe = PeakMemoryProbe(case['device'])
     times, cpu_times, peaks, out = [], [], [], None
     with torch.inference_mode():
@@ -209,7 +209,7 @@ def launch(case, args, log):
             if mem_available_gib() < need * 1.15 + 1:
                 return dict(error=f'skipped: {mem_available_gib():.1f} GiB available, '
                             f'about {need:.1f} GiB needed')
-        proc = subprocess.run([sys.executable, '-m', 'attnplug.analysis.head_benchmark',
+        proc = subprocess.run([sys.executable, '-m', 'benchmarks.head_benchmark',
                                json.dumps(case)],
                               capture_output=True, text=True, env=env, cwd=ROOT)
     finally:
@@ -418,7 +418,7 @@ def run(args, command):
 
 
 def _child():
-    """``python -m attnplug.analysis.head_benchmark CASE_JSON``: one case, result on stdout."""
+    """``python -m benchmarks.head_benchmark CASE_JSON``: one case, result on stdout."""
     print(json.dumps(run_case(json.loads(sys.argv[1]))), flush=True)
 
 

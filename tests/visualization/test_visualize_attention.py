@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from attnplug.testing import repo_script
+from benchmarks.paths import repo_script
 
 ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location('analysis_conftest',
+_spec = importlib.util.spec_from_file_location('visualization_conftest',
                                                Path(__file__).with_name('conftest.py'))
 _conftest = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_conftest)

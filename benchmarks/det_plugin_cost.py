@@ -34,10 +34,10 @@ import time
 import torch
 import torch.nn as nn
 
-from . import reporting
-from .profiling import PeakMemoryProbe
+from attnplug.analysis.profiling import PeakMemoryProbe
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from . import reporting
+from .paths import ROOT
 
 #: (key, label, config relative to the repository, or mmdet:: for mmdet's own)
 VARIANTS = [

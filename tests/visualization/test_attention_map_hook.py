@@ -16,7 +16,7 @@ import torch.nn as nn
 from attnplug.engine.hooks import AttentionMapHook
 from attnplug.layers import CBAM, PositionAttention
 
-_spec = importlib.util.spec_from_file_location('analysis_conftest',
+_spec = importlib.util.spec_from_file_location('visualization_conftest',
                                                Path(__file__).with_name('conftest.py'))
 _conftest = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_conftest)

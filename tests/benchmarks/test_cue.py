@@ -1,4 +1,4 @@
-"""attnplug.analysis.cue and tools/cue_chance.py: the cue-class objects read from generated
+"""benchmarks.cue and tools/cue_chance.py: the cue-class objects read from generated
 label maps, the score of a cue-blind guess against its closed form, the chance levels, and the
 tool's outputs and errors."""
 import json
@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from attnplug.analysis import cue
-from attnplug.analysis.learning import CUE_CLASSES
-from attnplug.testing import repo_script
+from benchmarks import cue
+from benchmarks.bundled import CUE_CLASSES
+from benchmarks.paths import repo_script
 
 
 def test_cue_objects_match_the_label_maps(workspace):

@@ -23,9 +23,9 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from .learning import CUE_CLASSES
+from .bundled import CUE_CLASSES
 
-__all__ = ['LABEL_SUFFIX', 'cue_objects', 'blind_scores', 'chance_levels']
+__all__ = ['CUE_CLASSES', 'LABEL_SUFFIX', 'cue_objects', 'blind_scores', 'chance_levels']
 
 #: The label maps the bundled Cityscapes val set is read from (mmseg's CityscapesDataset default).
 LABEL_SUFFIX = '_gtFine_labelTrainIds.png'
@@ -34,7 +34,7 @@ LABEL_SUFFIX = '_gtFine_labelTrainIds.png'
 def cue_objects(data_root: str, split: str = 'val') -> Tuple[np.ndarray, np.ndarray, int]:
     """The cue-class objects of a Cityscapes-layout split: ``(pixels, classes, images)``, one
     entry per (image, cue class) present, with its pixel count and the index of its class in
-    :data:`~attnplug.analysis.learning.CUE_CLASSES`; ``images`` is the number of label maps."""
+    :data:`CUE_CLASSES`; ``images`` is the number of label maps."""
     from mmseg.datasets import CityscapesDataset
     from PIL import Image
     names = list(CityscapesDataset.METAINFO['classes'])

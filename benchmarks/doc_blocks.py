@@ -18,10 +18,10 @@ import os.path as osp
 from typing import Callable, Dict, List, Sequence, Tuple
 
 from . import reporting
+from .paths import ROOT
 
 __all__ = ['RENDERERS', 'DOC_GLOBS', 'render', 'doc_files', 'check', 'update']
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 #: The documents whose generated blocks are kept in sync.
 DOC_GLOBS = ('README.md', 'docs/*.md', 'docs/**/*.md', 'configs/*/README.md')
 
@@ -47,14 +47,15 @@ def render_leaderboard(source: str, options: Dict[str, str]) -> List[str]:
     """The leaderboard rows whose name contains one of ``rows=a,b``: mean ± std (n), Δ with
     the 95% interval, params, GFLOPs, time ratio. ``metric=KEY`` shows another of the
     leaderboard's metrics (e.g. ``cue_classes_mIoU``) instead of its main one."""
-    from .leaderboard import leaderboard_table, parse_above
-    rows, header = reporting.read_csv(osp.join(ROOT, source))
+    from .leaderboard import Kind, leaderboard_table, parse_above, read
+    rows, header = read(osp.join(ROOT, source))
     metric = options.get('metric') or header.get('metric', '')
-    if rows and f'{metric}_mean' not in rows[0]:
-        known = sorted(k[:-len('_mean')] for k in rows[0] if k.endswith('_mean'))
+    if rows and metric not in rows[0].metrics:
         raise ValueError(f'{source}: metric={metric!r} is not in this leaderboard; it has '
-                         f'{", ".join(known)}')
-    rows = _select([r for r in rows if r['kind'] == 'measured'], 'name', options)
+                         f'{", ".join(sorted(rows[0].metrics))}')
+    wanted = [w for w in options.get('rows', '').split(',') if w]
+    rows = [r for r in rows if r.kind is Kind.MEASURED
+            and (not wanted or any(w in r.name for w in wanted))]
     return [_origin(header, source), ''] + leaderboard_table(
         rows, metric, parse_above(header.get('seeds_above', '')))
 

@@ -70,10 +70,10 @@ def png_is_not_blank(path, input_box, map_boxes, alpha, marks=(), mark_radius=14
 
 
 def grid_panel_boxes(img, image_hw, ncols=4, title_lines=2):
-    """The panel boxes of a :func:`attnplug.analysis.overlay.compose_grid` image whose panels
+    """The panel boxes of a :func:`attnplug.visualization.overlay.compose_grid` image whose panels
     have the aspect of an ``image_hw`` image: the layout is solved from the grid's width and
     checked against its height; empty (white) cells are dropped."""
-    from attnplug.analysis.overlay import grid_boxes
+    from attnplug.visualization.overlay import grid_boxes
 
     pad = 4
     pw = (img.shape[1] - pad) // ncols - pad
