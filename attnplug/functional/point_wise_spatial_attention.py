@@ -18,8 +18,8 @@ softmax of ``Y`` over its first axis (the source positions, zeros included) and 
 ``out = x · Y`` as an (C × N) @ (N × N) product, scaled by ``1 / normalization_factor``.
 
 How the map is gathered here: the window channel ``k(p' - p)`` of a block of pairs is
-computed from ``arange`` arithmetic (so ONNX sees ``Range``/``Div``/``Mod``/``Where`` nodes and
-a dynamic H×W works), one ``torch.gather`` along the channel axis of ``m`` (B, K, N) reads
+computed from the rows and columns of the positions (``arange`` broadcast over the grid, so
+ONNX sees ``Range``/``Expand``/``Sub``/``Where`` nodes and a dynamic H×W exports), one ``torch.gather`` along the channel axis of ``m`` (B, K, N) reads
 ``Y``'s block, and the pairs outside the window are set to 0 (``masked_fill``), the value the
 op leaves there. No custom op.
 
@@ -43,7 +43,7 @@ from torch.utils.checkpoint import checkpoint
 
 from .bounded_attention import DEFAULT_MEMORY_BUDGET, _tracing
 
-__all__ = ['psa_window_index', 'point_wise_spatial_attention', 'PSA_KINDS']
+__all__ = ['grid_positions', 'psa_window_index', 'point_wise_spatial_attention', 'PSA_KINDS']
 
 #: How the attention map is read from the predicted logits:
 #: 'collect' / 'distribute': the over-complete map of ``PSAMask``;
@@ -52,45 +52,53 @@ __all__ = ['psa_window_index', 'point_wise_spatial_attention', 'PSA_KINDS']
 PSA_KINDS = ('collect', 'distribute', 'compact', 'compact_transposed')
 
 
-def psa_window_index(dst: torch.Tensor, src: torch.Tensor, w: int, mask_size):
+def grid_positions(h: int, w: int, device=None):
+    """Row and column of each flat position of an ``h × w`` map, two (h·w, ) int64 tensors
+    (by broadcasting, so a dynamic-shape export needs no division by a symbolic width)."""
+    rows = torch.arange(h, device=device).unsqueeze(1).expand(h, w).reshape(-1)
+    cols = torch.arange(w, device=device).unsqueeze(0).expand(h, w).reshape(-1)
+    return rows, cols
+
+
+def psa_window_index(dst, src, mask_size):
     """The ``PSAMask`` channel ``k(dst - src)`` of each pair and whether the pair lies in the
     window, both (len(dst), len(src)); the channel is 0 outside the window.
 
     Args:
-        dst (Tensor): Flat positions ``p'`` (int64), rows of the result.
-        src (Tensor): Flat positions ``p`` whose window is read (int64), columns.
-        w (int): Width of the feature map.
+        dst (tuple[Tensor, Tensor]): Rows and columns of the positions ``p'``, rows of the
+            result (see :func:`grid_positions`).
+        src (tuple[Tensor, Tensor]): Rows and columns of the positions ``p`` whose window is
+            read, columns of the result.
         mask_size (tuple[int, int]): ``(mask_h, mask_w)``.
 
     Returns:
         tuple[Tensor, Tensor]: int64 channels and a bool ``inside`` mask.
     """
     mask_h, mask_w = mask_size
-    dh = dst.div(w, rounding_mode='floor').unsqueeze(1) - src.div(
-        w, rounding_mode='floor').unsqueeze(0) + (mask_h - 1) // 2
-    dw = dst.remainder(w).unsqueeze(1) - src.remainder(w).unsqueeze(0) + (mask_w - 1) // 2
+    dh = dst[0].unsqueeze(1) - src[0].unsqueeze(0) + (mask_h - 1) // 2
+    dw = dst[1].unsqueeze(1) - src[1].unsqueeze(0) + (mask_w - 1) // 2
     inside = (dh >= 0) & (dh < mask_h) & (dw >= 0) & (dw < mask_w)
     return torch.where(inside, dh * mask_w + dw, torch.zeros_like(dh)), inside
 
 
-def _block_logits(m: torch.Tensor, kind: str, cols: torch.Tensor, w: int, mask_size,
-                  start, stop) -> torch.Tensor:
-    """Logits ``Y[:, :, start:stop]`` (B, N_src, cols) of the output columns ``cols``."""
+def _block_logits(m: torch.Tensor, kind: str, grid, mask_size, start, stop) -> torch.Tensor:
+    """Logits ``Y[:, :, start:stop]`` (B, N_src, cols) of the output positions
+    ``[start, stop)``; ``grid`` is :func:`grid_positions` of the map."""
     b, _, n = m.shape
     if kind == 'compact':
         return m[:, :, start:stop]
     if kind == 'compact_transposed':
         return m[:, start:stop, :].transpose(1, 2)
-    every = torch.arange(n, device=m.device)
+    block = (grid[0][start:stop], grid[1][start:stop])
     if kind == 'collect':
-        # Y[p', p] = m[k(p' - p), p] for the columns p = cols: gather within those columns
-        index, inside = psa_window_index(every, cols, w, mask_size)
-        block = m[:, :, start:stop].gather(1, index.unsqueeze(0).expand(b, n, -1))
-        return block.masked_fill(~inside, 0.0)
-    # distribute: Y[p, p'] = m[k(p' - p), p] for the columns p' = cols, read as (p', p)
-    index, inside = psa_window_index(cols, every, w, mask_size)
-    block = m.gather(1, index.unsqueeze(0).expand(b, -1, n)).masked_fill(~inside, 0.0)
-    return block.transpose(1, 2)
+        # Y[p', p] = m[k(p' - p), p] for the columns p in the block: gather within them
+        index, inside = psa_window_index(grid, block, mask_size)
+        out = m[:, :, start:stop].gather(1, index.unsqueeze(0).expand(b, n, -1))
+        return out.masked_fill(~inside, 0.0)
+    # distribute: Y[p, p'] = m[k(p' - p), p] for the columns p' in the block, read as (p', p)
+    index, inside = psa_window_index(block, grid, mask_size)
+    out = m.gather(1, index.unsqueeze(0).expand(b, -1, n)).masked_fill(~inside, 0.0)
+    return out.transpose(1, 2)
 
 
 def point_wise_spatial_attention(x: torch.Tensor,
@@ -150,9 +158,10 @@ def point_wise_spatial_attention(x: torch.Tensor,
     recompute = (torch.is_grad_enabled() and (x.requires_grad or m.requires_grad)
                  and static and cols < n and not _tracing())
 
+    grid = grid_positions(h, w, x.device)
+
     def block(xf, mf, start, stop):
-        index = torch.arange(start, stop, device=x.device)
-        logits = _block_logits(mf, kind, index, w, mask_size, start, stop)
+        logits = _block_logits(mf, kind, grid, mask_size, start, stop)
         weights = logits.softmax(dim=1) if softmax else logits
         return torch.bmm(xf, weights.to(xf.dtype))
 

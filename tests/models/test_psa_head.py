@@ -9,7 +9,8 @@ from mmengine.structures import PixelData
 from mmseg.models.decode_heads import PSAHead as MMSegPSAHead
 from mmseg.structures import SegDataSample
 
-from attnplug.functional.point_wise_spatial_attention import (point_wise_spatial_attention,
+from attnplug.functional.point_wise_spatial_attention import (grid_positions,
+                                                              point_wise_spatial_attention,
                                                               psa_window_index)
 from attnplug.models.decode_heads import PSAHead
 from attnplug.testing import largest_tensor, randomise
@@ -76,8 +77,8 @@ def test_gather_equals_mmcv_psamask_op():
             got = point_wise_spatial_attention(x, m, kind, mask, softmax=False)
             torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
             # the index itself: the map the op writes, gathered in one piece
-            every = torch.arange(h * w)
-            index, inside = psa_window_index(every, every, w, mask)
+            grid = grid_positions(h, w)
+            index, inside = psa_window_index(grid, grid, mask)
             dense = m.flatten(2).gather(1, index.expand(2, -1, -1)).masked_fill(~inside, 0)
             torch.testing.assert_close(dense if kind == 'collect' else dense.transpose(1, 2),
                                        y, atol=0, rtol=0)
