@@ -22,12 +22,14 @@ from mmseg.models.backbones import ResNetV1d as SegResNetV1d
 from mmseg.models.backbones import UNet as SegUNet
 from mmseg.models.decode_heads import CCHead as SegCCHead
 from mmseg.models.decode_heads import DAHead as SegDAHead
+from mmseg.models.decode_heads import DNLHead as SegDNLHead
 from mmseg.models.decode_heads import NLHead as SegNLHead
+from mmseg.models.decode_heads import PSAHead as SegPSAHead
 from mmseg.models.necks import FPN as SegFPN
 
 from attnplug.models.backbones import (AttentionUNet, DetResNet, DetResNetV1d, ResNet, ResNetV1c,
                                        ResNetV1d)
-from attnplug.models.decode_heads import CCHead, DAHead, NLHead
+from attnplug.models.decode_heads import CCHead, DAHead, DNLHead, NLHead, PSAHead
 from attnplug.models.necks import AttentionFPN, SegAttentionFPN
 
 HEAD = dict(in_channels=8, channels=4, num_classes=3)
@@ -40,6 +42,8 @@ PAIRS = {
     'DetResNetV1d': (DetResNetV1d, DetResNetV1dOriginal, dict(depth=18), {}),
     'CCHead': (CCHead, SegCCHead, HEAD, {}),
     'NLHead': (NLHead, SegNLHead, HEAD, {}),
+    'DNLHead': (DNLHead, SegDNLHead, HEAD, {}),
+    'PSAHead': (PSAHead, SegPSAHead, dict(HEAD, mask_size=(5, 5)), {}),
     'DAHead': (DAHead, SegDAHead, dict(HEAD, pam_channels=2), {}),
     'AttentionFPN': (AttentionFPN, DetFPN, dict(in_channels=[4, 8], out_channels=4, num_outs=3),
                      {}),

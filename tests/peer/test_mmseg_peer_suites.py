@@ -22,12 +22,14 @@ import torch
 
 from attnplug.models.backbones.resnet import (PluginBasicBlock, PluginBottleneck, ResNet,
                                               ResNetV1d)
-from attnplug.models.decode_heads import CCHead, NLHead
+from attnplug.models.decode_heads import CCHead, DNLHead, NLHead, PSAHead
 
 PEER_PACKAGE = 'mmseg_wheel_tests'
 BACKBONES = f'{PEER_PACKAGE}.test_models.test_backbones.test_resnet'
 CC_HEAD = f'{PEER_PACKAGE}.test_models.test_heads.test_cc_head'
 NL_HEAD = f'{PEER_PACKAGE}.test_models.test_heads.test_nl_head'
+DNL_HEAD = f'{PEER_PACKAGE}.test_models.test_heads.test_dnl_head'
+PSA_HEAD = f'{PEER_PACKAGE}.test_models.test_heads.test_psa_head'
 
 
 def _wheel_tests_dir() -> Path:
@@ -54,6 +56,8 @@ SWAPS = {
                     Bottleneck=PluginBottleneck),
     CC_HEAD: dict(CCHead=CCHead),
     NL_HEAD: dict(NLHead=NLHead),
+    DNL_HEAD: dict(DNLHead=DNLHead),
+    PSA_HEAD: dict(PSAHead=PSAHead),
 }
 
 
@@ -127,7 +131,8 @@ def test_every_peer_module_imports_the_names_we_swap():
     import mmseg.models.decode_heads as seg_heads
     originals = dict(ResNet=seg_resnet.ResNet, ResNetV1d=seg_resnet.ResNetV1d,
                      BasicBlock=seg_resnet.BasicBlock, Bottleneck=seg_resnet.Bottleneck,
-                     CCHead=seg_heads.CCHead, NLHead=seg_heads.NLHead)
+                     CCHead=seg_heads.CCHead, NLHead=seg_heads.NLHead,
+                     DNLHead=seg_heads.DNLHead, PSAHead=seg_heads.PSAHead)
     for module_name, swaps in SWAPS.items():
         module = _import_peer(module_name)
         # the wheel's own file, not a copy
