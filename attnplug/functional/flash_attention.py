@@ -190,6 +190,18 @@ def _forward_block(qb, kt, v, bias_b, mode, cols):
     return acc.div_(l_), (m + l_.log()).squeeze(-1)
 
 
+def _accumulate(acc: torch.Tensor, a: torch.Tensor, b: torch.Tensor, alpha: float = 1.0):
+    """``acc += alpha · a @ b`` in place (one ``baddbmm_`` into the fp32 accumulator, no
+    N×d temporary per block) when the operands allow it, else through a temporary."""
+    if (a.dtype == b.dtype == acc.dtype and acc.is_contiguous() and a.shape[:-2] == b.shape[:-2]
+            == acc.shape[:-2]):
+        lead = acc.shape[:-2].numel()
+        acc.view(lead, *acc.shape[-2:]).baddbmm_(a.reshape(lead, *a.shape[-2:]),
+                                                 b.reshape(lead, *b.shape[-2:]), alpha=alpha)
+    else:
+        acc += torch.matmul(a, b).to(acc.dtype).mul_(alpha)
+
+
 def _backward(q, k, v, out, lse, dout, scale, mode, bias, rel, rows, need_bias_grad):
     """dQ, dK, dV (fp32, shaped like the expanded operands) and the bias gradients, one
     query block at a time (Algorithm 2 with the loops exchanged, see the module docstring)."""
@@ -225,7 +237,7 @@ def _backward(q, k, v, out, lse, dout, scale, mode, bias, rel, rows, need_bias_g
                 s.add_(bias_b / nk)
             p = s  # P = S / Nk
         p_c = p.to(v.dtype)
-        dv += torch.matmul(p_c.transpose(-2, -1), dob).to(acc_t)  # dV += Pᵀ dO
+        _accumulate(dv, p_c.transpose(-2, -1), dob)  # dV += Pᵀ dO
         dp = torch.matmul(dout_w[:, :, start:stop], vt)  # dP = dO Vᵀ
         if mode == 'softmax':
             ds = dp.sub_(delta[:, :, start:stop]).mul_(p)  # dS = P ∘ (dP - D)
@@ -243,7 +255,7 @@ def _backward(q, k, v, out, lse, dout, scale, mode, bias, rel, rows, need_bias_g
             drel[1][:, :, start:stop] += gw
         ds_c = ds.to(q.dtype)
         dq[:, :, start:stop] = torch.matmul(ds_c, k).to(acc_t).mul_(scale)  # dQ = dS K · scale
-        dk += torch.matmul(ds_c.transpose(-2, -1), qb).to(acc_t).mul_(scale)  # dK += dSᵀ Q · s
+        _accumulate(dk, ds_c.transpose(-2, -1), qb, scale)  # dK += dSᵀ Q · scale
     return dq, dk, dv, dbias, drel
 
 
