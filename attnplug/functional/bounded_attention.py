@@ -88,8 +88,10 @@ for 1024 × 8192 fp32) are about 12% of the block's time next to its two GEMMs (
 ``Q Kᵀ``, whose inner size 64 runs at about 1/3 of the GEMM peak, and 200 ms for ``P V``);
 cache-sized key blocks shrink the GEMMs and add the rescaling, so on this CPU they never won
 and ``'blocked'`` always takes all keys per query block. Query blocks of 256-4096 rows were
-within the noise of each other from 1024 rows on; :data:`BLOCKED_BLOCK_BYTES` (32 MiB of
-scores: 1024 rows of 8192 keys at B = 1) keeps the training peak a few such blocks.
+within the noise of each other from 1024 rows on, the largest slightly ahead. So inference
+takes the rows that fill ``memory_budget`` (2048 rows at N = 32768), and training the rows of
+:data:`BLOCKED_BLOCK_BYTES` (32 MiB of scores: 512 rows of 8192 keys at B = 2), which keeps
+the backward's peak (about three blocks) small next to the module's own tensors.
 
 Dispatch rule of ``backend='auto'`` (:func:`select_backend` over the pure
 :func:`choose_backend`), drawn from these numbers:
@@ -382,13 +384,17 @@ def select_backend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mode: str 
 
 
 def blocked_rows(batch_heads: int, num_keys: int, memory_budget: int = DEFAULT_MEMORY_BUDGET,
-                 block_size: Optional[int] = None) -> int:
-    """Query rows per block of ``'blocked'``: ``block_size`` if given, else as many rows as
-    fill :data:`BLOCKED_BLOCK_BYTES` of fp32 scores, never more than ``memory_budget``."""
+                 block_size: Optional[int] = None, training: bool = True) -> int:
+    """Query rows per block of ``'blocked'``: ``block_size`` if given; else, in training, as
+    many rows as fill :data:`BLOCKED_BLOCK_BYTES` of fp32 scores (the backward holds about
+    three such blocks besides the O(N·d) tensors), never more than ``memory_budget``; at
+    inference the rows that fill ``memory_budget`` (larger GEMMs)."""
     if block_size:
         return max(1, int(block_size))
-    return min(chunk_rows(batch_heads, num_keys, BLOCKED_BLOCK_BYTES),
-               chunk_rows(batch_heads, num_keys, memory_budget))
+    rows = chunk_rows(batch_heads, num_keys, memory_budget)
+    if training:
+        rows = min(rows, chunk_rows(batch_heads, num_keys, BLOCKED_BLOCK_BYTES))
+    return rows
 
 
 def attention(q: torch.Tensor,
@@ -458,7 +464,10 @@ def attention(q: torch.Tensor,
             raise ValueError("attention: backend='blocked' takes a tensor bias or a "
                              'RelativeBias2d, not another callable')
         heads = max(q4.shape[1], k4.shape[1])
-        rows = blocked_rows(q4.shape[0] * heads, k4.shape[2], memory_budget, block_size)
+        bias_t = bias if torch.is_tensor(bias) else None
+        rows = blocked_rows(q4.shape[0] * heads, k4.shape[2], memory_budget, block_size,
+                            training=_needs_grad(q4, k4, v4, *(() if bias_t is None else
+                                                               (bias_t, ))))
         rel = bias if isinstance(bias, RelativeBias2d) else None
         out = blocked_attention(q4, k4, v4, scale, mode, bias=None if rel is not None else bias,
                                 rel=rel, rows=rows)
