@@ -54,3 +54,15 @@ def test_cuda_arguments_are_accepted(tool):
     assert args.out.endswith('attention_cuda_bf16')
     gemm = [c for c in tool.build_cases(args) if c['suite'] == 'gemm']
     assert [c['gemm_dtype'] for c in gemm] == ['fp32', 'bf16']
+
+
+def test_committed_reports_are_rendered_from_their_csv(tool):
+    """Every committed docs/benchmarks/attention_*.md is what its CSV renders to."""
+    import glob
+    paths = sorted(glob.glob(osp.join(ROOT, 'docs', 'benchmarks', 'attention_*.csv')))
+    if not paths:
+        pytest.skip('no attention benchmark committed yet')
+    for csv_path in paths:
+        with open(csv_path[:-4] + '.md') as f:
+            assert f.read() == '\n'.join(tool.render_markdown(csv_path)).rstrip('\n') + '\n', \
+                csv_path
