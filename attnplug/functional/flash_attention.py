@@ -127,7 +127,7 @@ def _acc_dtype(t: torch.Tensor) -> torch.dtype:
     return torch.float64 if t.dtype == torch.float64 else torch.float32
 
 
-def _forward(q, k, v, scale, mode, bias, rel, rows, cols):
+def _forward(q, k, v, scale, mode, bias, rel, rows, cols, need_lse=True):
     """O (B, heads, Nq, dv) in fp32 and the row log-sum-exp L (B, heads, Nq) (None in
     dot-product mode). All operands are (B, heads, N, d) in the compute dtype."""
     acc_t = _acc_dtype(q)
@@ -144,21 +144,28 @@ def _forward(q, k, v, scale, mode, bias, rel, rows, cols):
         if factor != 1.0:
             qb = qb * factor  # rows × dk multiplications instead of rows × Nk
         bias_b = _bias_block(bias, rel, start, stop, acc_t)
-        out[:, :, start:stop], lse_b = _forward_block(qb, kt, v, bias_b, mode, cols)
-        if lse is not None:
+        out[:, :, start:stop], lse_b = _forward_block(qb, kt, v, bias_b, mode, cols, need_lse)
+        if lse is not None and lse_b is not None:
             lse[:, :, start:stop] = lse_b
     return out, lse
 
 
-def _forward_block(qb, kt, v, bias_b, mode, cols):
+def _forward_block(qb, kt, v, bias_b, mode, cols, need_lse=True):
     """One block of query rows: (output, log-sum-exp) with the softmax in fp32, over all
-    keys at once (in place) or over key blocks of ``cols`` (online softmax)."""
+    keys at once (in place) or over key blocks of ``cols`` (online softmax). Without
+    ``need_lse`` (no backward will run) torch's fused softmax is used: one pass over a block
+    that exceeds the cache instead of four."""
     nk = kt.shape[-1]
     if mode == 'dot_product':
         s = torch.matmul(qb, kt)
         if bias_b is not None:
             s.add_(bias_b / nk)
         return torch.matmul(s.to(v.dtype), v), None
+    if not need_lse and cols >= nk:
+        s = torch.matmul(qb, kt)
+        if bias_b is not None:
+            s.add_(bias_b)
+        return torch.matmul(torch.softmax(s, dim=-1).to(v.dtype), v).to(qb.dtype), None
     if cols >= nk:  # one pass over all keys, softmax in place
         s = torch.matmul(qb, kt)
         if bias_b is not None:
@@ -277,7 +284,8 @@ class FlashAttentionFunction(torch.autograd.Function):
         rel = RelativeBias2d(rel_h, rel_w, *rel_hw) if rel_h is not None else None
         with torch.autocast(q.device.type, enabled=False) if q.device.type in (
                 'cpu', 'cuda') else _nullcontext():
-            out, lse = _forward(qe, ke, ve, scale, mode, bias, rel, rows, cols)
+            out, lse = _forward(qe, ke, ve, scale, mode, bias, rel, rows, cols,
+                                need_lse=any(ctx.needs_input_grad[:6]))
         out = out.to(q.dtype)
         ctx.save_for_backward(q, k, v, out, lse, bias, rel_h, rel_w)
         ctx.config = (scale, mode, rows, rel_hw)
