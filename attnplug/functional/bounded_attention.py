@@ -95,7 +95,7 @@ the backward's peak (about three blocks) small next to the module's own tensors.
 
 After these runs the inference forward of ``'blocked'`` (no backward to serve, so no
 log-sum-exp) switched to torch's fused softmax, one pass over a block larger than the cache
-instead of four: PAM's forward at 1×512×128×256 then took 1.18× less time than mmseg's at
+instead of four: PAM's forward at 1×512×128×256 then ran 1.18× as fast as mmseg's, at
 0.08× its peak (``docs/benchmarks/attention_cpu_pam_forward.md``).
 
 Dispatch rule of ``backend='auto'`` (:func:`select_backend` over the pure
