@@ -1,26 +1,75 @@
-"""Time attnplug.functional.attention's backends on this machine (not a test).
+"""Time attnplug's attention against OpenMMLab's on this machine (not a test).
 
-Each case runs in a fresh subprocess; its peak memory is the growth of the peak resident set
-over the state just before the calls (:class:`attnplug.analysis.profiling.PeakMemoryProbe`), and
-its time the best of ``--repeat`` runs, because the machine may be shared.
+Every case runs in a fresh subprocess (one at a time); its peak memory is the growth of the
+peak resident set (CPU, glibc told to ``mmap`` every block over 64 KiB so that freed tensors
+leave it) or of ``torch.cuda.max_memory_allocated`` (CUDA) over the state just before the
+calls (:class:`attnplug.analysis.profiling.PeakMemoryProbe`).
 
-    python tools/benchmark_attention.py            # forward, no grad: the dispatch table
-    python tools/benchmark_attention.py --grad     # forward + backward, block recomputation on/off
+    python tools/benchmark_attention.py --compare                 # PAM, NL, heads vs mmseg/mmcv
+    python tools/benchmark_attention.py --compare --quick         # smaller sizes, minutes
+    python tools/benchmark_attention.py --compare --device cuda --dtype bf16
+    python tools/benchmark_attention.py                           # the backends' kernel table
+    python tools/benchmark_attention.py --grad                    # the same, forward + backward
+
+``--compare`` runs these suites (``--suites`` picks some), each implementation side by side
+in one run, in rounds (``--rounds``) so that a drifting load on a shared machine reaches all of
+them alike:
+
+* ``gemm``: the dense GEMM throughput of the device (4096³, fp32; on CUDA also the
+  ``--dtype``), the roofline that the inference suites are measured against;
+* ``pam-train``: DANet's position attention forward + backward, B=2, C=512, 64×128
+  (``--quick``: 32×64): mmseg's ``PAM`` against attnplug's ``PositionAttention`` with the
+  same weights (α non-zero);
+* ``pam-infer``: the same modules' forward at 1×512×128×256 (``--quick``: 64×128), with
+  the roofline efficiency ``2·N²·(dk + dv)`` GEMM FLOPs over the measured GEMM rate;
+* ``nl-train`` / ``nl-infer``: mmcv's ``NonLocal2d`` against attnplug's (C=512, reduction 2,
+  embedded Gaussian with ``use_scale``), B=2, ``--nl-size`` (default 32×48: mmcv's bf16
+  GEMMs are emulated on CPUs without native bf16);
+* ``heads-train`` / ``heads-infer``: one training step (forward, loss, backward) of mmseg's ``DAHead`` and
+  ``NLHead`` (R-50-D8 settings: 2048 in, 512 channels, 19 classes) on B=2 features of a
+  ``--crop`` image (default 512×1024, i.e. 64×128 features), mmseg's and attnplug's, and
+  mmseg's with the attention block replaced by an identity (``stub``): the attention's
+  share of the peak is the head's peak minus the stub's. ``heads-infer``: the heads'
+  ``forward`` under ``torch.inference_mode()`` (eval mode).
+
+``--dtype bf16|fp16`` runs every module in fp32 under ``torch.autocast`` (mixed precision).
+Outputs: ``<out>.csv`` (header with date, device, versions, command and load on its first
+line) and ``<out>.md`` rendered from it; ``--out`` defaults to
+``docs/benchmarks/attention_<device>[_<dtype>][_quick]``.
 """
 import argparse
-import importlib
 import json
+import os
+import os.path as osp
+import statistics
 import subprocess
 import sys
 import time
 
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
 MIB = 2**20
+NUM_CLASSES = 19
 
 
-def run_case(n, dk, dv, method, grad=False, ckpt=True, budget=256 * MIB, repeat=3):
+def _reporting():
+    """The report helpers (moving from attnplug.analysis to the top-level benchmarks/)."""
+    try:
+        from benchmarks import reporting
+    except ImportError:
+        from attnplug.analysis import reporting
+    return reporting
+
+
+# ---------------------------------------------------------------- kernel table (one case)
+def run_kernel_case(n, dk, dv, method, grad=False, ckpt=True, budget=256 * MIB, repeat=3):
     import torch
     import torch.nn.functional as F
-    mod = importlib.import_module('attnplug.functional.bounded_attention')
+
+    from attnplug.analysis.profiling import PeakMemoryProbe
+    from attnplug.functional.bounded_attention import attention
     torch.manual_seed(0)
     q, k, v = torch.randn(1, 1, n, dk), torch.randn(1, 1, n, dk), torch.randn(1, 1, n, dv)
     if grad:
@@ -38,14 +87,13 @@ def run_case(n, dk, dv, method, grad=False, ckpt=True, budget=256 * MIB, repeat=
             o = F.scaled_dot_product_attention(q.expand(1, h, n, dk), k.expand(1, h, n, dk),
                                                v.reshape(1, n, h, dk).transpose(1, 2))
             return o.transpose(1, 2).reshape(1, 1, n, dv)
-        if method in ('chunked', 'chunked_sdpa'):  # exact query blocks (math / SDPA)
-            return mod.attention(q, k, v, backend=method, memory_budget=budget,
-                                 checkpoint_blocks=ckpt)
+        if method in ('chunked', 'chunked_sdpa', 'blocked'):
+            return attention(q, k, v, backend=method, memory_budget=budget,
+                             checkpoint_blocks=ckpt)
         if method == 'auto':
-            return mod.attention(q, k, v, memory_budget=budget, checkpoint_blocks=ckpt)
+            return attention(q, k, v, memory_budget=budget, checkpoint_blocks=ckpt)
         raise ValueError(method)
 
-    from attnplug.analysis.profiling import PeakMemoryProbe
     probe = PeakMemoryProbe('cpu')
     times, peaks = [], []
     for _ in range(repeat):
@@ -62,32 +110,443 @@ def run_case(n, dk, dv, method, grad=False, ckpt=True, budget=256 * MIB, repeat=
                 seconds=round(min(times), 3), peak_mib=round(max(peaks)), mem_method=probe.method)
 
 
-def main():
-    p = argparse.ArgumentParser()
-    p.add_argument('--grad', action='store_true')
-    p.add_argument('--repeat', type=int, default=3)
+# ---------------------------------------------------------------- comparison (one case)
+def _dtype(name):
+    import torch
+    return dict(fp32=torch.float32, bf16=torch.bfloat16, fp16=torch.float16)[name]
+
+
+def build_module(case):
+    """The module of one comparison case, on the case's device, with seeded weights shared
+    by the implementations (attnplug's loads the reference's state dict, strict)."""
+    import torch
+
+    from attnplug.testing import randomise
+    suite, impl, c = case['suite'], case['impl'], case['channels']
+    torch.manual_seed(case['seed'])
+    if suite.startswith('pam'):
+        from mmseg.models.decode_heads.da_head import PAM
+        ref = randomise(PAM(c, c // 8), case['seed'] + 1)
+        if impl == 'mmseg':
+            return ref
+        from attnplug.layers import PositionAttention
+        ours = PositionAttention(c, c // 8)
+    elif suite.startswith('nl'):
+        from mmcv.cnn import NonLocal2d as MMCVNonLocal2d
+        kw = dict(reduction=2, use_scale=True, mode='embedded_gaussian')
+        ref = randomise(MMCVNonLocal2d(c, **kw), case['seed'] + 1)
+        if impl == 'mmcv':
+            return ref
+        from attnplug.layers import NonLocal2d
+        ours = NonLocal2d(c, **kw)
+    else:  # heads
+        import mmseg.models.decode_heads as mmseg_heads
+        name, extra = dict(
+            da=('DAHead', dict(pam_channels=64)),
+            nl=('NLHead', dict(reduction=2, use_scale=True, mode='embedded_gaussian')))[
+                case['head']]
+        kwargs = dict(in_channels=2048, channels=512, num_classes=NUM_CLASSES,
+                      dropout_ratio=0.1, norm_cfg=dict(type='BN'), align_corners=False,
+                      **extra)
+        ref = randomise(getattr(mmseg_heads, name)(**kwargs), case['seed'] + 1)
+        if impl in ('mmseg', 'stub'):
+            if impl == 'stub':  # the attention block replaced by an identity
+                setattr(ref, 'pam' if case['head'] == 'da' else 'nl_block', _Identity())
+            return ref
+        import attnplug.models.decode_heads as ours_heads
+        ours = getattr(ours_heads, name)(**kwargs)
+    ours.load_state_dict(ref.state_dict(), strict=True)
+    return ours
+
+
+class _Identity:  # a torch module built lazily (torch is imported in the child only)
+
+    def __new__(cls):
+        import torch.nn as nn
+        return nn.Identity()
+
+
+def run_compare_case(case):
+    import torch
+
+    from attnplug.analysis.profiling import PeakMemoryProbe
+    device = torch.device(case['device'])
+    cuda = device.type == 'cuda'
+    if case['suite'] == 'gemm':
+        return _gemm_case(case)
+    module = build_module(case).to(device)
+    train = case['suite'].endswith('train')
+    module.train(train)
+    heads = case['suite'].startswith('heads')
+    b, c, (h, w) = case['batch'], case['in_channels'], case['size']
+    gen = torch.Generator().manual_seed(case['seed'])
+    x = torch.randn(b, c, h, w, generator=gen).to(device)
+    target = torch.randint(0, NUM_CLASSES, (b, h, w), generator=gen).to(device)
+    amp = case['dtype'] != 'fp32'
+
+    def step():
+        ctx = torch.autocast(device.type, dtype=_dtype(case['dtype'])) if amp else _null()
+        if not train:
+            with torch.inference_mode(), ctx:
+                return module([x] if heads else x)
+        xi = x.detach().requires_grad_(not heads)
+        with ctx:
+            out = module([xi] if heads else xi)
+            if heads:  # DAHead: (pam_cam, pam, cam) logits
+                outs = out if isinstance(out, (tuple, list)) else [out]
+                loss = sum(torch.nn.functional.cross_entropy(o.float(), target) for o in outs)
+            else:
+                loss = out.float().square().mean()
+        loss.backward()
+        module.zero_grad(set_to_none=True)
+        return loss.detach()
+
+    probe = PeakMemoryProbe(case['device'])
+    times, cpu_times, peaks = [], [], []
+    for i in range(case['warmup'] + case['repeats']):
+        probe.begin()
+        t0, c0 = time.perf_counter(), time.process_time()
+        out = step()
+        if cuda:
+            torch.cuda.synchronize()
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        peaks.append(probe.end())
+        if i >= case['warmup']:
+            times.append(dt)
+            cpu_times.append(cpu)
+        del out
+    return dict(times=times, cpu_times=cpu_times, peak_mib=max(peaks), mem_method=probe.method,
+                threads=torch.get_num_threads())
+
+
+class _null:
+
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _gemm_case(case):
+    """Dense GEMM throughput (GFLOP/s) at 4096³ in ``case['gemm_dtype']``."""
+    import torch
+    device = torch.device(case['device'])
+    n = case['gemm_n']
+    a = torch.randn(n, n, device=device, dtype=_dtype(case['gemm_dtype']))
+    b = torch.randn(n, n, device=device, dtype=_dtype(case['gemm_dtype']))
+    times = []
+    for i in range(case['warmup'] + case['repeats']):
+        t0 = time.perf_counter()
+        a @ b
+        if device.type == 'cuda':
+            torch.cuda.synchronize()
+        if i >= case['warmup']:
+            times.append(time.perf_counter() - t0)
+    return dict(times=times, cpu_times=[], gflops=2 * n**3 / min(times) / 1e9, peak_mib=0,
+                mem_method='', threads=torch.get_num_threads())
+
+
+# ---------------------------------------------------------------- driver (parent)
+SUITES = ('gemm', 'pam-train', 'pam-infer', 'nl-train', 'nl-infer', 'heads-train',
+          'heads-infer')
+REFERENCE = {'pam': 'mmseg', 'nl': 'mmcv', 'heads': 'mmseg'}
+
+
+def _attention_gflop(case):
+    """GEMM work of the attention itself (FLOP / 1e9): ``2·B·N²·(dk + dv)``."""
+    n = case['size'][0] * case['size'][1]
+    c = case['channels']
+    dk, dv = (c // 8, c) if case['suite'].startswith('pam') else (c // 2, c // 2)
+    return 2 * case['batch'] * n * n * (dk + dv) / 1e9
+
+
+def build_cases(args):
+    quick = args.quick
+    common = dict(device=args.device, dtype=args.dtype, seed=args.seed, warmup=args.warmup,
+                  repeats=args.repeats)
+    cases = []
+    for suite in args.suites:
+        if suite == 'gemm':
+            dtypes = ['fp32'] + ([args.dtype] if args.device.startswith('cuda')
+                                 and args.dtype != 'fp32' else [])
+            for dt in dtypes:
+                cases.append(dict(common, suite='gemm', impl=f'gemm {dt}', gemm_dtype=dt,
+                                  gemm_n=2048 if quick else 4096, warmup=1, repeats=3))
+            continue
+        family = suite.split('-')[0]
+        ref = REFERENCE[family]
+        if family == 'pam':
+            size = (32, 64) if quick and suite == 'pam-train' else (
+                (64, 128) if (quick or suite == 'pam-train') else (128, 256))
+            if suite == 'pam-infer' and args.pam_infer_size:
+                size = tuple(args.pam_infer_size)
+            batch = 2 if suite == 'pam-train' else 1
+            for impl in (ref, 'attnplug'):
+                cases.append(dict(common, suite=suite, impl=impl, size=list(size), batch=batch,
+                                  in_channels=512, channels=512))
+        elif family == 'nl':
+            size = (24, 32) if quick else tuple(args.nl_size)
+            for impl in (ref, 'attnplug'):
+                cases.append(dict(common, suite=suite, impl=impl, size=list(size), batch=2,
+                                  in_channels=512, channels=512))
+        else:  # heads-train / heads-infer
+            crop = (256, 512) if quick else tuple(args.crop)
+            size = [crop[0] // 8, crop[1] // 8]
+            for head in args.heads:
+                for impl in (ref, 'attnplug', 'stub'):
+                    cases.append(dict(common, suite=suite, impl=impl, head=head, size=size,
+                                      batch=2, in_channels=2048, channels=512))
+    return cases
+
+
+def launch(case):
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_='65536')
+    env['PYTHONPATH'] = os.pathsep.join([ROOT, env.get('PYTHONPATH', '')])
+    proc = subprocess.run([sys.executable, osp.abspath(__file__), '--compare-case',
+                           json.dumps(case)], capture_output=True, text=True, env=env, cwd=ROOT)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith('{')]
+    if proc.returncode != 0 or not lines:
+        return dict(error=(proc.stderr.strip().splitlines() or ['?'])[-1][:300])
+    return json.loads(lines[-1])
+
+
+def _key(case):
+    return case['suite'], case.get('head', ''), case['impl']
+
+
+def summarise(cases, results):
+    rows = []
+    for case in cases:
+        res = results[_key(case)]
+        row = dict(suite=case['suite'], head=case.get('head', ''), impl=case['impl'],
+                   size='x'.join(map(str, case.get('size', []))), batch=case.get('batch', ''),
+                   dtype=case.get('gemm_dtype', case['dtype']))
+        if res.get('error'):
+            row['error'] = res['error']
+            rows.append(row)
+            continue
+        row.update(wall_s=statistics.median(res['times']),
+                   times_s=' '.join(f'{t:.3f}' for t in res['times']),
+                   peak_mib=max(res['peaks']), mem_method=res.get('mem_method', ''),
+                   threads=res.get('threads', ''))
+        if res['cpu_times']:
+            row['cpu_s'] = statistics.median(res['cpu_times'])
+        if case['suite'] == 'gemm':
+            row['gflops'] = max(res['gflops'])
+        rows.append(row)
+    gemm = {r['dtype']: r.get('gflops') for r in rows if r['suite'] == 'gemm'}
+    for row, case in zip(rows, cases):
+        if case['suite'] == 'gemm' or row.get('error'):
+            continue
+        family = case['suite'].split('-')[0]
+        ref = next((r for r in rows if r['suite'] == row['suite'] and r['head'] == row['head']
+                    and r['impl'] == REFERENCE[family] and not r.get('error')), None)
+        stub = next((r for r in rows if r['suite'] == row['suite'] and r['head'] == row['head']
+                     and r['impl'] == 'stub' and not r.get('error')), None)
+        if ref is not None and row is not ref:
+            row['speed_vs_ref'] = ref['wall_s'] / row['wall_s']
+            if row.get('cpu_s') and ref.get('cpu_s'):
+                row['cpu_speed_vs_ref'] = ref['cpu_s'] / row['cpu_s']
+            if ref['peak_mib'] > 0:
+                row['mem_vs_ref'] = row['peak_mib'] / ref['peak_mib']
+        if stub is not None and row['impl'] != 'stub':
+            row['attention_mib'] = row['peak_mib'] - stub['peak_mib']
+            if ref is not None and row is not ref:
+                share_ref = ref['peak_mib'] - stub['peak_mib']
+                if share_ref > 0:
+                    row['attention_mem_vs_ref'] = row['attention_mib'] / share_ref
+        if case['suite'] == 'pam-infer' or case['suite'] == 'nl-infer':
+            rate = gemm.get('fp32' if case['dtype'] == 'fp32' or case['device'] == 'cpu'
+                            else case['dtype'])
+            if rate:
+                roofline = _attention_gflop(case) / rate
+                row['roofline_s'] = roofline
+                row['roofline_fraction'] = roofline / row['wall_s']
+    return rows
+
+
+CSV_FIELDS = ['suite', 'head', 'impl', 'size', 'batch', 'dtype', 'wall_s', 'cpu_s', 'peak_mib',
+              'speed_vs_ref', 'cpu_speed_vs_ref', 'mem_vs_ref', 'attention_mib',
+              'attention_mem_vs_ref', 'roofline_s', 'roofline_fraction', 'gflops', 'times_s',
+              'mem_method', 'threads', 'error']
+
+#: The goals of the issue that asked for this benchmark (issue 26), checked on every run.
+GOALS = [
+    ('pam-train', '', 'mem_vs_ref', '<=', 0.25, "PAM fwd+bwd: peak memory <= 0.25x mmseg's"),
+    ('pam-train', '', 'speed_vs_ref', '>=', 1.0, "PAM fwd+bwd: speed >= 1.0x mmseg's"),
+    ('pam-infer', '', 'roofline_fraction', '>=', 0.85,
+     'PAM forward: >= 85% of the measured fp32 GEMM roofline'),
+    ('pam-infer', '', 'speed_vs_ref', '>=', 2.0, "PAM forward: speed >= 2x mmseg's"),
+    ('nl-train', '', 'speed_vs_ref', '>=', 1.0, "NL fwd+bwd: speed >= 1.0x mmcv's"),
+    ('nl-infer', '', 'speed_vs_ref', '>=', 1.0, "NL forward: speed >= 1.0x mmcv's"),
+    ('heads-train', 'da', 'attention_mem_vs_ref', '<=', 0.25,
+     "DAHead training step: attention's share of peak memory <= 0.25x mmseg's"),
+    ('heads-train', 'nl', 'attention_mem_vs_ref', '<=', 0.25,
+     "NLHead training step: attention's share of peak memory <= 0.25x mmseg's"),
+]
+
+
+def _f(v, spec):
+    return '' if v in ('', None) else format(float(v), spec)
+
+
+def render_markdown(csv_path):
+    reporting = _reporting()
+    rows, header = reporting.read_csv(csv_path)
+    lines = [f'# Attention against OpenMMLab\'s, side by side ({header.get("device_kind", "")}, '
+             f'{header.get("dtype", "")})', '',
+             '<!-- Written by tools/benchmark_attention.py --compare; rerun it rather than '
+             'editing. -->', '']
+    lines += reporting.header_markdown(header)
+    table = []
+    for r in rows:
+        if r.get('error'):
+            table.append([r['suite'], r['head'], r['impl'], r['size'], '', '', '', '', '', '',
+                          '', r['error']])
+            continue
+        if r['suite'] == 'gemm':
+            table.append([r['suite'], '', r['impl'], '', _f(r['wall_s'], '.3f'), '', '', '',
+                          '', '', '', f'{float(r["gflops"]):.0f} GFLOP/s'])
+            continue
+        note = ''
+        if r.get('roofline_fraction'):
+            note = (f'roofline {float(r["roofline_s"]):.2f} s: '
+                    f'{100 * float(r["roofline_fraction"]):.0f}%')
+        table.append([r['suite'], r['head'], r['impl'], f'{r["batch"]}x{r["size"]}',
+                      _f(r['wall_s'], '.3f'), _f(r.get('cpu_s'), '.3f'),
+                      _f(r.get('speed_vs_ref'), '.2f'), _f(r['peak_mib'], '.0f'),
+                      _f(r.get('mem_vs_ref'), '.3f'), _f(r.get('attention_mib'), '.0f'),
+                      _f(r.get('attention_mem_vs_ref'), '.3f'), note])
+    lines += [''] + reporting.markdown_table(
+        ['suite', 'head', 'implementation', 'B x HxW', 'wall (s)', 'CPU (s)', 'speed vs ref',
+         'peak (MiB)', 'mem vs ref', 'attention (MiB)', 'attention mem vs ref', 'note'],
+        table, 'lllrrrrrrrrl')
+    lines += ['', 'Speed ratios are reference time / attnplug time (wall clock, medians); '
+              'memory ratios attnplug / reference. "attention (MiB)" is the head\'s peak minus '
+              'the peak of the same head with its attention block replaced by an identity '
+              '(`stub`).', '', '## Goals (issue 26)', '']
+    for suite, head, field, op, bound, text in GOALS:
+        row = next((r for r in rows if r['suite'] == suite and r['head'] == head
+                    and r['impl'] == 'attnplug' and r.get(field)), None)
+        if row is None:
+            continue
+        val = float(row[field])
+        met = val <= bound if op == '<=' else val >= bound
+        lines.append(f'- {text}: **{val:.2f}**, {"met" if met else "MISSED"} '
+                     f'({field} {op} {bound}; measured at B x HxW = {row["batch"]}x{row["size"]})')
+    lines += ['', f'Per-call times, CPU times and the memory method are in '
+              f'`{osp.basename(csv_path)}`.']
+    if header.get('note'):
+        lines += ['', f'Note: {header["note"]}']
+    return lines
+
+
+def compare(args, argv):
+    reporting = _reporting()
+    started, t_start = reporting.now(), time.time()
+    load0 = ' '.join(f'{v:.1f}' for v in os.getloadavg())
+    cases = build_cases(args)
+    results = {}
+    for rnd in range(args.rounds):
+        for case in cases:
+            print(f'[round {rnd + 1}/{args.rounds}] {_key(case)} ...', file=sys.stderr,
+                  flush=True)
+            res = launch(case)
+            print(f'  -> {res}', file=sys.stderr, flush=True)
+            acc = results.setdefault(_key(case), dict(times=[], cpu_times=[], peaks=[],
+                                                      gflops=[]))
+            if res.get('error'):
+                acc['error'] = res['error']
+                continue
+            acc['times'] += res['times']
+            acc['cpu_times'] += res['cpu_times']
+            acc['peaks'].append(res['peak_mib'])
+            if 'gflops' in res:
+                acc['gflops'].append(res['gflops'])
+            acc['mem_method'], acc['threads'] = res['mem_method'], res['threads']
+    rows = summarise(cases, results)
+    header = reporting.run_header(
+        reporting.command_line('tools/benchmark_attention.py', argv), args.device, started,
+        device_kind=args.device.split(':')[0], dtype=args.dtype,
+        load_average_start_end=f'{load0} / {" ".join(f"{v:.1f}" for v in os.getloadavg())}',
+        timing=(f'median of {args.repeats} timed call(s) after {args.warmup} warm-up(s) per '
+                f'round, {args.rounds} round(s), each case in a fresh process; wall clock'
+                + (' (synchronised)' if args.device.startswith('cuda') else
+                   ', CPU time of the process beside it')),
+        memory='peak growth over the state after setup (max over calls)',
+        wall_time_of_the_whole_run=f'{(time.time() - t_start) / 60:.1f} min',
+        **({'note': args.note} if args.note else {}))
+    reporting.write_csv(args.out + '.csv', rows, CSV_FIELDS, header)
+    reporting.write_text(args.out + '.md', render_markdown(args.out + '.csv'))
+    return rows
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--grad', action='store_true', help='kernel table: forward + backward')
+    p.add_argument('--repeat', type=int, default=3, help='kernel table: runs per case')
+    p.add_argument('--compare', action='store_true',
+                   help='PAM / NL / heads against mmseg and mmcv (see the docstring)')
+    p.add_argument('--suites', nargs='+', choices=SUITES, default=list(SUITES))
+    p.add_argument('--heads', nargs='+', choices=['da', 'nl'], default=['da', 'nl'])
+    p.add_argument('--device', default='cpu')
+    p.add_argument('--dtype', choices=['fp32', 'bf16', 'fp16'], default='fp32')
+    p.add_argument('--quick', action='store_true', help='smaller sizes (minutes on a CPU)')
+    p.add_argument('--pam-infer-size', nargs=2, type=int, metavar=('H', 'W'))
+    p.add_argument('--nl-size', nargs=2, type=int, default=[32, 48], metavar=('H', 'W'))
+    p.add_argument('--crop', nargs=2, type=int, default=[512, 1024], metavar=('H', 'W'))
+    p.add_argument('--repeats', type=int, default=2)
+    p.add_argument('--warmup', type=int, default=1)
+    p.add_argument('--rounds', type=int, default=1)
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--note', default='', help='a sentence for the report (e.g. the load)')
+    p.add_argument('--out', default=None)
     p.add_argument('--case', help=argparse.SUPPRESS)
-    a = p.parse_args()
+    p.add_argument('--compare-case', help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.out is None:
+        tag = args.device.split(':')[0] + ('' if args.dtype == 'fp32' else f'_{args.dtype}')
+        args.out = osp.join(ROOT, 'docs', 'benchmarks',
+                            f'attention_{tag}{"_quick" if args.quick else ""}')
+    return args
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    a = parse_args(argv)
     if a.case:
-        print(json.dumps(run_case(**json.loads(a.case))))
+        print(json.dumps(run_kernel_case(**json.loads(a.case))))
+        return
+    if a.compare_case:
+        print(json.dumps(run_compare_case(json.loads(a.compare_case))), flush=True)
+        return
+    if a.compare:
+        compare(a, argv)
+        with open(a.out + '.md') as f:
+            print(f.read())
         return
     if a.grad:
         cases = [dict(n=8192, dk=64, dv=dv, method='chunked', grad=True, ckpt=c, budget=32 * MIB)
                  for dv in (64, 512) for c in (False, True)]
         cases += [dict(n=n, dk=64, dv=64, method=m, grad=True) for n in (4096, 8192)
-                  for m in ('naive', 'sdpa', 'chunked')]
-        cases += [dict(n=8192, dk=64, dv=512, method=m, grad=True) for m in ('naive', 'sdpa')]
+                  for m in ('naive', 'sdpa', 'chunked', 'blocked')]
+        cases += [dict(n=8192, dk=64, dv=512, method=m, grad=True)
+                  for m in ('naive', 'sdpa', 'blocked')]
     else:
         cases = []
         for n in (4096, 16384):
             for dv in (64, 512):
-                ms = ['naive', 'sdpa', 'chunked'] + (['sdpa-split'] if dv != 64 else
-                                                     ['chunked_sdpa'])
+                ms = ['naive', 'sdpa', 'chunked', 'blocked'] + (
+                    ['sdpa-split'] if dv != 64 else ['chunked_sdpa'])
                 cases += [dict(n=n, dk=64, dv=dv, method=m) for m in ms]
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_='65536')
+    env['PYTHONPATH'] = os.pathsep.join([ROOT, env.get('PYTHONPATH', '')])
     for c in cases:
         c['repeat'] = a.repeat
-        r = subprocess.run([sys.executable, __file__, '--case', json.dumps(c)],
-                           capture_output=True, text=True)
+        r = subprocess.run([sys.executable, osp.abspath(__file__), '--case', json.dumps(c)],
+                           capture_output=True, text=True, env=env)
         print(r.stdout.strip() or r.stderr.strip()[-500:], flush=True)
 
 

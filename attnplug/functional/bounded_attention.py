@@ -6,6 +6,13 @@ The self-attention of "Attention Is All You Need" (Vaswani et al., arXiv 1706.03
 (arXiv 2101.11605). On a 128×256 map (N = 32768) one N×N fp32 score matrix is 4 GiB
 per image and head, so this function never builds it when N is large:
 
+* ``'blocked'``: :func:`attnplug.functional.flash_attention.blocked_attention`, the
+  FlashAttention-2 formulation (Dao 2023, arXiv 2307.08691, Alg. 1-2) as a
+  ``torch.autograd.Function`` in PyTorch ops: query blocks of at most ``memory_budget`` (and
+  :data:`BLOCKED_BLOCK_BYTES`) fp32 scores, the softmax in fp32, and a forward that saves only
+  q, k, v, the output and the row log-sum-exp; the backward recomputes each block's
+  probabilities from it and accumulates dQ, dK, dV (and the bias gradient). It serves the
+  softmax and dot-product modes, tensor biases and :class:`RelativeBias2d` logits.
 * ``'sdpa'``: :func:`torch.nn.functional.scaled_dot_product_attention`. On the CPU
   build of torch 2.13 its fused (flash) kernel is O(N) in memory only when the query/key
   head size equals the value head size (otherwise it silently takes the N×N math path) and
@@ -55,17 +62,57 @@ CPU flash backward suffers from oversubscribed cores: at N = 4096, interleaved, 
 SDPA forward + backward took 2.48 vs 1.21 s on one thread and 1.47 vs 3.13 s (median 10.7 s)
 on two threads of the loaded machine.
 
-Dispatch rule of ``backend='auto'`` (:func:`select_backend`), drawn from these numbers:
+The dispatch rule of that date (kept for the record): dot-product mode ``'linear'``;
+equal head sizes ``'sdpa'``; different head sizes (PAM) ``'chunked'``.
 
-* dot-product mode without bias: ``'linear'`` (no N² term at all); with a bias ``'chunked'``;
-* equal key and value head sizes: ``'sdpa'``, 3.2× faster than the naive formula at
-  N = 16384 with 12 MiB instead of 2 GiB, and O(N) in the backward too (kept for training:
-  it is the faster one on an unshared core, and the only O(N) one); with a callable bias
-  ``'chunked_sdpa'`` (2.5× faster than ``'chunked'``); with a tensor bias larger than the
-  budget ``'chunked'``;
-* different head sizes (DANet's PAM: 64 vs 512): ``'chunked'``, as fast as the naive
-  formula and SDPA's math fallback within the noise, at 557 MiB instead of 2.1-2.3 GiB.
-  ``'sdpa-split'`` would be O(N) but is 1.5× slower, so it is not used.
+Re-derived 2026-12-06 for ``'blocked'`` (``tools/benchmark_attention.py --case ...``, one
+process per case, 2 threads, fp32, B = 1, one head; CPU model ``AMD EPYC`` from
+/proc/cpuinfo, AVX2, L2 512 KiB per core, L3 32 MiB; the machine was shared: load average
+9-14 on its 2 cores, so the seconds are inflated several times and only ratios within a row
+mean anything):
+
+=====================================  ============  ============  ==================
+case                                   sdpa          blocked       chunked (ckpt)
+=====================================  ============  ============  ==================
+fwd+bwd, N=4096, dk=dv=64              27.7 s (17)   5.2 s (149)   --
+fwd+bwd, N=4096, dk=dv=256             46.0 s (42)   8.6 s (178)   --
+fwd+bwd, N=8192, dk=64, dv=512, 64MiB  --            37.1 s (287)  37.2 s (345)
+fwd, N=8192, dk=dv=64                  2.4 s (6)     5.0 s (78)    --
+=====================================  ============  ============  ==================
+
+Key blocks with an online softmax (``cols`` < Nk in :func:`blocked_attention`) against one
+pass over all keys, forward, N = 8192, dk = 64, dv = 512, same session: 1024 query rows with
+512 / 2048 / 8192 keys per block took 4.6 / 3.2 / 2.4 s, 256 rows 6.6 / 4.5 / 3.1 s, 4096 rows
+with 4096 / 8192 keys 1.97 / 1.90 s. A block's softmax passes (max, subtract, exp, sum: 36 ms
+for 1024 × 8192 fp32) are about 12% of the block's time next to its two GEMMs (56 ms for
+``Q Kᵀ``, whose inner size 64 runs at about 1/3 of the GEMM peak, and 200 ms for ``P V``);
+cache-sized key blocks shrink the GEMMs and add the rescaling, so on this CPU they never won
+and ``'blocked'`` always takes all keys per query block. Query blocks of 256-4096 rows were
+within the noise of each other from 1024 rows on, the largest slightly ahead. So inference
+takes the rows that fill ``memory_budget`` (2048 rows at N = 32768), and training the rows of
+:data:`BLOCKED_BLOCK_BYTES` (32 MiB of scores: 512 rows of 8192 keys at B = 2), which keeps
+the backward's peak (about three blocks) small next to the module's own tensors.
+
+After these runs the inference forward of ``'blocked'`` (no backward to serve, so no
+log-sum-exp) switched to torch's fused softmax, one pass over a block larger than the cache
+instead of four: PAM's forward at 1×512×128×256 then ran 1.18× as fast as mmseg's, at
+0.08× its peak (``docs/benchmarks/attention_cpu_pam_forward.md``).
+
+Dispatch rule of ``backend='auto'`` (:func:`select_backend` over the pure
+:func:`choose_backend`), drawn from these numbers:
+
+* dot-product mode without bias: ``'linear'`` (no N² term at all); with a tensor or
+  relative bias ``'blocked'``;
+* CPU, equal key and value head sizes, inference: ``'sdpa'`` (torch's fused CPU kernel, 2×
+  faster than ``'blocked'`` at N = 8192 and O(N)); in training ``'blocked'`` (torch's fused
+  CPU backward was 5× slower: 27.7 vs 5.2 s);
+* CPU, different head sizes (DANet's PAM: 64 vs 512), any bias but a generic callable, or
+  training: ``'blocked'`` (as fast as the checkpointed ``'chunked'`` path with a smaller
+  peak, because the backward no longer repeats the value product);
+* CUDA: ``'sdpa'`` wherever a fused kernel accepts the operands (:func:`sdpa_fused_accepts`:
+  the memory-efficient kernel takes dk != dv, both multiples of 8, and an additive mask);
+  relative logits ``'chunked_sdpa'`` at inference, ``'blocked'`` in training;
+* a generic callable bias: ``'chunked_sdpa'`` (equal head sizes) or ``'chunked'``.
 
 Under ``torch.export`` (and so ``torch.onnx.export(..., dynamo=True)``) the graph, not this
 code, runs the attention, so two things change (:func:`export_loop`, ``docs/deploy.md``):
@@ -87,7 +134,10 @@ import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
-__all__ = ['attention', 'attention_probs', 'select_backend', 'chunk_rows',
+from .flash_attention import RelativeBias2d, blocked_attention
+
+__all__ = ['attention', 'attention_probs', 'select_backend', 'choose_backend',
+           'sdpa_fused_accepts', 'chunk_rows', 'blocked_rows', 'RelativeBias2d',
            'DEFAULT_MEMORY_BUDGET', 'export_loop', 'EXPORT_LOOPS']
 
 #: Bytes one fp32 block of scores may take in the chunked path.
@@ -98,7 +148,7 @@ DEFAULT_MEMORY_BUDGET = 256 * 2**20
 BiasFn = Callable[[int, int], torch.Tensor]
 
 _MODES = ('softmax', 'dot_product')
-_BACKENDS = ('auto', 'sdpa', 'chunked', 'chunked_sdpa', 'linear', 'naive')
+_BACKENDS = ('auto', 'blocked', 'sdpa', 'chunked', 'chunked_sdpa', 'linear', 'naive')
 
 #: How the query blocks of the chunked path are written into an exported graph.
 EXPORT_LOOPS = ('scan', 'unroll')
@@ -198,27 +248,158 @@ def _needs_grad(*tensors: torch.Tensor) -> bool:
     return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
 
 
+#: Bytes of one fp32 score block of the ``'blocked'`` backend when the budget allows more
+#: (measured fastest on this project's CPUs, see the module docstring).
+BLOCKED_BLOCK_BYTES = 32 * 2**20
+
+#: Half-precision and fp32 dtypes, by name, for :func:`choose_backend`.
+_FLOAT_DTYPES = ('float16', 'bfloat16', 'float32', 'float64')
+
+
+def _dtype_name(dtype) -> str:
+    return str(dtype).replace('torch.', '')
+
+
+def sdpa_fused_accepts(device_type: str, dtype, dk: int, dv: int, bias_kind: Optional[str],
+                       needs_grad: bool = False) -> bool:
+    """Whether one of ``scaled_dot_product_attention``'s fused CUDA kernels (FlashAttention-2,
+    memory-efficient, cuDNN) takes these operands, so that it runs in O(N) memory.
+
+    From ``aten/src/ATen/native/transformers/cuda/sdp_utils.cpp`` (pytorch/pytorch, read at
+    commit 001f694a; the same filters are in the 2.13 release): FlashAttention needs
+    ``dk == dv <= 256``, fp16/bf16 and no ``attn_mask`` (``check_head_dim_size_flash``,
+    ``check_for_attn_mask``); the memory-efficient kernel needs ``q.size(-1) == k.size(-1)``
+    and both ``dk`` and ``dv`` divisible by the GEMM alignment (8 for fp16/bf16 on tensor
+    cores, 4 for fp32 on sm80+: ``check_head_dim_size_mem_efficient``,
+    ``minimum_gemm_alignment``), takes fp32, fp16 and bf16 and an additive float mask, and
+    has no upper bound on the head sizes; cuDNN needs both sizes ``<= 128`` (256 on sm90)
+    and multiples of 8. So DANet's PAM (dk = 64, dv = 512) runs on the memory-efficient
+    kernel. Divisibility by 8 is required here for every dtype, which covers all GPUs.
+    On the CPU (``sdp_utils_cpp.cpp``, ``check_head_dim_size_cpp``) the fused kernel needs
+    ``dk == dv``; otherwise SDPA takes its N×N math path.
+    """
+    name = _dtype_name(dtype)
+    if bias_kind not in (None, 'tensor') or name not in _FLOAT_DTYPES[:3]:
+        return False
+    if device_type == 'cuda':
+        return dk % 8 == 0 and dv % 8 == 0 and dk > 0 and dv > 0
+    if device_type == 'cpu':
+        return dk == dv
+    return False
+
+
+def choose_backend(device_type: str,
+                   dtype,
+                   mode: str = 'softmax',
+                   bias_kind: Optional[str] = None,
+                   dk: int = 64,
+                   dv: int = 64,
+                   needs_grad: bool = False,
+                   tracing: bool = False,
+                   score_bytes: Optional[int] = None,
+                   memory_budget: int = DEFAULT_MEMORY_BUDGET) -> str:
+    """The backend of ``attention(..., backend='auto')``, from plain values only (so the
+    rule is testable for every device and dtype without the device).
+
+    Args:
+        device_type (str): ``'cpu'``, ``'cuda'``, ...
+        dtype: The compute dtype (the autocast dtype when autocast is on).
+        mode (str): 'softmax' or 'dot_product'.
+        bias_kind (str, optional): None, 'tensor', 'relative' (:class:`RelativeBias2d`) or
+            'callable' (any other ``bias(start, stop)``).
+        dk, dv (int): Query/key and value head sizes.
+        needs_grad (bool): Autograd will run a backward through the attention.
+        tracing (bool): Under torch.compile / torch.export / TorchScript.
+        score_bytes (int, optional): Bytes of all fp32 scores (B·heads·Nq·Nk·4), to keep a
+            tensor bias of SDPA within the budget on the CPU.
+        memory_budget (int): As in :func:`attention`.
+
+    The rule (measurements in the module docstring):
+
+    * dot-product mode: ``'linear'`` without a bias (no score matrix at all); with a tensor
+      or relative bias ``'blocked'``, with another callable ``'chunked'``;
+    * traced (compile, export): the rule before ``'blocked'`` existed, whose graphs are
+      tested: ``'sdpa'`` for equal head sizes, ``'chunked_sdpa'`` for a callable bias,
+      otherwise ``'chunked'`` (one ONNX ``Scan`` when exported);
+    * CUDA: ``'sdpa'`` wherever a fused kernel accepts the operands
+      (:func:`sdpa_fused_accepts`: any head sizes divisible by 8, no bias or a tensor bias);
+      relative-position logits go to ``'chunked_sdpa'`` without grad (the logits of each
+      query block as the mask of the fused kernel) and to ``'blocked'`` with grad; the rest
+      to ``'blocked'``;
+    * CPU, equal head sizes, no bias (or a tensor bias within the budget): ``'sdpa'``
+      (torch's fused CPU kernel) for inference, ``'blocked'`` for training;
+    * everything else: ``'blocked'`` (a generic callable bias: ``'chunked'``).
+    """
+    if mode == 'dot_product':
+        if bias_kind is None:
+            return 'linear'
+        return 'chunked' if (tracing or bias_kind == 'callable') else 'blocked'
+    if tracing:
+        if bias_kind in ('callable', 'relative'):
+            return 'chunked_sdpa' if dk == dv else 'chunked'
+        if dk != dv:
+            return 'chunked'
+        fits = score_bytes is None or score_bytes <= memory_budget
+        return 'sdpa' if bias_kind is None or fits else 'chunked'
+    if bias_kind == 'callable':
+        return 'chunked_sdpa' if dk == dv else 'chunked'
+    if device_type == 'cuda':
+        if sdpa_fused_accepts(device_type, dtype, dk, dv, bias_kind, needs_grad):
+            return 'sdpa'
+        if bias_kind == 'relative' and not needs_grad and dk % 8 == 0 and dv % 8 == 0:
+            return 'chunked_sdpa'
+        return 'blocked'
+    if device_type == 'cpu' and dk == dv and not needs_grad:
+        fits = score_bytes is None or score_bytes <= memory_budget
+        if bias_kind is None or (bias_kind == 'tensor' and fits):
+            return 'sdpa'
+    return 'blocked'
+
+
+def _bias_kind(bias) -> Optional[str]:
+    if bias is None:
+        return None
+    if isinstance(bias, RelativeBias2d):
+        return 'relative'
+    return 'callable' if callable(bias) else 'tensor'
+
+
+def _compute_dtype(t: torch.Tensor):
+    dev = t.device.type
+    if dev in ('cpu', 'cuda') and torch.is_autocast_enabled(dev):
+        return torch.get_autocast_dtype(dev)
+    return t.dtype
+
+
 def select_backend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mode: str = 'softmax',
                    bias=None, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> str:
-    """The backend ``attention(..., backend='auto')`` takes for these operands.
-
-    The rule, from the measurements in the module docstring:
-
-    * dot-product mode: ``'linear'`` (no score matrix at all), ``'chunked'`` with a bias;
-    * key and value head sizes differ: ``'chunked'`` (SDPA would take its N×N math path);
-    * equal head sizes: ``'sdpa'`` (fused, O(N) memory), ``'chunked_sdpa'`` for a callable
-      bias, ``'chunked'`` for a tensor bias larger than the budget.
-    """
+    """The backend ``attention(..., backend='auto')`` takes for these operands: the rule of
+    :func:`choose_backend` applied to their device, dtype, sizes and grad state."""
     q4, k4, v4 = (_as_heads(t, n) for t, n in ((q, 'q'), (k, 'k'), (v, 'v')))
-    if mode == 'dot_product':
-        return 'linear' if bias is None else 'chunked'
-    if k4.shape[-1] != v4.shape[-1]:
-        return 'chunked'
-    if callable(bias):
-        return 'chunked_sdpa'
     heads = max(q4.shape[1], k4.shape[1])
-    fits = q4.shape[0] * heads * q4.shape[2] * k4.shape[2] * 4 <= memory_budget
-    return 'sdpa' if bias is None or fits else 'chunked'
+    sizes = (q4.shape[0], heads, q4.shape[2], k4.shape[2])
+    score_bytes = (sizes[0] * sizes[1] * sizes[2] * sizes[3] * 4) if _static(*sizes) else None
+    bias_t = bias if torch.is_tensor(bias) else None
+    return choose_backend(q4.device.type, _compute_dtype(q4), mode, _bias_kind(bias),
+                          q4.shape[-1], v4.shape[-1],
+                          needs_grad=_needs_grad(q4, k4, v4, *(() if bias_t is None else
+                                                              (bias_t, ))),
+                          tracing=_tracing(), score_bytes=score_bytes,
+                          memory_budget=memory_budget)
+
+
+def blocked_rows(batch_heads: int, num_keys: int, memory_budget: int = DEFAULT_MEMORY_BUDGET,
+                 block_size: Optional[int] = None, training: bool = True) -> int:
+    """Query rows per block of ``'blocked'``: ``block_size`` if given; else, in training, as
+    many rows as fill :data:`BLOCKED_BLOCK_BYTES` of fp32 scores (the backward holds about
+    three such blocks besides the O(N·d) tensors), never more than ``memory_budget``; at
+    inference the rows that fill ``memory_budget`` (larger GEMMs)."""
+    if block_size:
+        return max(1, int(block_size))
+    rows = chunk_rows(batch_heads, num_keys, memory_budget)
+    if training:
+        rows = min(rows, chunk_rows(batch_heads, num_keys, BLOCKED_BLOCK_BYTES))
+    return rows
 
 
 def attention(q: torch.Tensor,
@@ -245,15 +426,16 @@ def attention(q: torch.Tensor,
             (B, [heads,] Nq, Nk), or a callable ``bias(start, stop)`` returning those of
             query rows ``[start, stop)`` (so relative-position logits are built per block,
             never for all N×N pairs). A callable forces the chunked path. Default: None.
-        backend (str): 'auto', 'sdpa' (fused SDPA; softmax mode, tensor bias only),
+        backend (str): 'auto', 'blocked' (the FlashAttention-2 autograd function; tensor or
+            :class:`RelativeBias2d` bias), 'sdpa' (fused SDPA; softmax mode, tensor bias only),
             'chunked' (query blocks, matmul-softmax-matmul), 'chunked_sdpa' (query blocks
             through SDPA; softmax mode), 'linear' (dot-product mode without bias only) or
             'naive'. Default: 'auto' (see :func:`select_backend`).
-        block_size (int, optional): Query rows per block of the chunked path.
+        block_size (int, optional): Query rows per block of the blocked / chunked paths.
             Default: derived from ``memory_budget``.
         memory_budget (int): Bytes an fp32 score block may take. Default: 256 MiB.
-        checkpoint_blocks (bool): Recompute each block in the backward pass so that the
-            backward keeps no N×N either. Default: True.
+        checkpoint_blocks (bool): ``'chunked'`` only: recompute each block in the backward
+            pass so that the backward keeps no N×N either. Default: True.
 
     Returns:
         Tensor: (B, Nq, dv) or (B, heads, Nq, dv), like ``q``.
@@ -282,7 +464,19 @@ def attention(q: torch.Tensor,
                                         <= memory_budget)
             backend = 'sdpa' if fits else 'chunked'
 
-    if backend == 'sdpa':
+    if backend == 'blocked':
+        if callable(bias) and not isinstance(bias, RelativeBias2d):
+            raise ValueError("attention: backend='blocked' takes a tensor bias or a "
+                             'RelativeBias2d, not another callable')
+        heads = max(q4.shape[1], k4.shape[1])
+        bias_t = bias if torch.is_tensor(bias) else None
+        rows = blocked_rows(q4.shape[0] * heads, k4.shape[2], memory_budget, block_size,
+                            training=_needs_grad(q4, k4, v4, *(() if bias_t is None else
+                                                               (bias_t, ))))
+        rel = bias if isinstance(bias, RelativeBias2d) else None
+        out = blocked_attention(q4, k4, v4, scale, mode, bias=None if rel is not None else bias,
+                                rel=rel, rows=rows)
+    elif backend == 'sdpa':
         if mode != 'softmax' or callable(bias):
             raise ValueError("attention: backend='sdpa' needs mode='softmax' and a tensor bias")
         out = _sdpa(q4, k4, v4, scale, bias)

@@ -13,8 +13,8 @@ arXiv 1809.02983 (official code: https://github.com/junfu1115/DANet).
 State-dict keys are those of mmseg's ``PAM`` / ``CAM`` (mmseg/models/decode_heads/da_head.py:
 ``query_project``, ``key_project``, ``value_project``, ``gamma.scale``), so their weights load
 directly. Departures from mmseg: PAM never builds the N×N map (it uses
-:func:`attnplug.functional.attention`, query-chunked because the value size differs from the
-key size); CAM's C×C energies are computed in fp32 under autocast (a sum over N products of
+:func:`attnplug.functional.attention`: on the CPU and in training the query-blocked
+FlashAttention-2 autograd function, because the value size differs from the key size); CAM's C×C energies are computed in fp32 under autocast (a sum over N products of
 unscaled activations overflows fp16); both can be used as shape-preserving backbone plugins.
 
 Both equal the authors' ``PAM_Module`` / ``CAM_Module`` (``encoding/nn/da_att.py``; keys

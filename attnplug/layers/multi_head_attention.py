@@ -17,10 +17,11 @@
 
 Departures: the block is residual, ``x + W_o(MHSA(x))``, with ``W_o`` zero-initialised so it
 starts as an exact identity (BoTNet replaces a 3×3 conv instead). The attention never builds
-the N×N logits for large maps: the absolute / no-encoding case runs the fused
-``scaled_dot_product_attention`` (O(N) memory on CPU because the query, key and value head
-sizes are equal); the relative case builds the relative logits per block of query rows
-(O(rows · N)) inside the query-chunked path of :func:`attnplug.functional.attention`.
+the N×N logits for large maps: through :func:`attnplug.functional.attention` (fused
+``scaled_dot_product_attention`` at inference, where the query, key and value head sizes are
+equal; the FlashAttention-2 autograd function in training); the relative logits are passed as
+:class:`~attnplug.functional.RelativeBias2d`, their O(N·(H+W)) factors ``q·r^H`` and ``q·r^W``,
+gathered per block of query rows (O(rows · N)) and given their gradient block by block.
 
 BoTNet's authors released TensorFlow code, so the golden reference is the multi-head
 attention of mmcv 2.1.0 (``MultiheadAttention``, which wraps ``torch.nn.MultiheadAttention``)
@@ -37,6 +38,7 @@ import torch.nn.functional as F
 from mmengine.model import constant_init
 
 from ..functional.bounded_attention import DEFAULT_MEMORY_BUDGET, attention, attention_probs
+from ..functional.flash_attention import RelativeBias2d
 from ..registry import MODELS
 from .base import AttentionMap, AttentionModule, query_cell, query_label
 
@@ -202,9 +204,9 @@ class MultiHeadSelfAttention2d(AttentionModule):
                                     probs.mean(dim=1).reshape(b, h, w), tuple(point)))
         return out
 
-    def _relative_logits(self, q: torch.Tensor, h: int, w: int):
-        """A ``bias(start, stop)`` callable giving the relative logits of query rows
-        ``[start, stop)``: (B, heads, rows, H·W), built per block, never for all N×N pairs."""
+    def _relative_logits(self, q: torch.Tensor, h: int, w: int) -> RelativeBias2d:
+        """The relative logits as a :class:`RelativeBias2d` (``bias(start, stop)`` gives those
+        of query rows ``[start, stop)``, (B, heads, rows, H·W)), never all N×N pairs."""
         if h > self.max_size or w > self.max_size:
             raise ValueError(f'MultiHeadSelfAttention2d: a {h}x{w} map exceeds max_size='
                              f'{self.max_size} of the relative position encoding; build the '
@@ -213,24 +215,10 @@ class MultiHeadSelfAttention2d(AttentionModule):
         # Offsets -(n-1)..(n-1) of an n-long axis sit at rows m-n .. m+n-2 of the table.
         emb_h = self.rel_height[m - h:m + h - 1]  # (2H-1, d)
         emb_w = self.rel_width[m - w:m + w - 1]  # (2W-1, d)
-        rows_k = torch.arange(h, device=q.device)
-        cols_k = torch.arange(w, device=q.device)
-
-        def bias(start: int, stop: int) -> torch.Tensor:
-            qb = q[:, :, start:stop]  # (B, heads, r, d)
-            b_, nh, r = qb.shape[:3]
-            idx = torch.arange(start, stop, device=q.device)
-            yq, xq = idx // w, idx % w
-            # logits against every offset, then pick offset (y_k - y_q) for each key row.
-            lh = torch.matmul(qb, emb_h.t().to(qb.dtype))  # (B, heads, r, 2H-1)
-            lw = torch.matmul(qb, emb_w.t().to(qb.dtype))  # (B, heads, r, 2W-1)
-            ih = (rows_k.unsqueeze(0) - yq.unsqueeze(1) + h - 1).expand(b_, nh, r, h)
-            iw = (cols_k.unsqueeze(0) - xq.unsqueeze(1) + w - 1).expand(b_, nh, r, w)
-            rh = torch.gather(lh, -1, ih)  # (B, heads, r, H)
-            rw = torch.gather(lw, -1, iw)  # (B, heads, r, W)
-            return (rh.unsqueeze(-1) + rw.unsqueeze(-2)).reshape(b_, nh, r, h * w)
-
-        return bias
+        # logits of every query against every offset, O(N·(H+W)); RelativeBias2d gathers the
+        # offset (y_k - y_q, x_k - x_q) of each pair per block of query rows.
+        return RelativeBias2d(torch.matmul(q, emb_h.t().to(q.dtype)),
+                              torch.matmul(q, emb_w.t().to(q.dtype)), h, w)
 
     def extra_repr(self) -> str:
         return (f'in_channels={self.in_channels}, num_heads={self.num_heads}, '

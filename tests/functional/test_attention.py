@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from attnplug.functional import attention, attention_probs, chunk_rows, select_backend
+from attnplug.functional import (RelativeBias2d, attention, attention_probs, choose_backend,
+                                 chunk_rows, sdpa_fused_accepts, select_backend)
 
 
 # the package re-exports the function ``attention`` under the submodule's name
@@ -45,12 +46,12 @@ def test_every_backend_equals_naive(nq, nk, layout, dv, mode):
     q, k, v = _qkv(nq, nk, 8, dv, **layout)
     scale = 0.3
     expected = naive(q, k, v, scale, mode)
-    backends = ['auto', 'naive', 'chunked']
+    backends = ['auto', 'naive', 'chunked', 'blocked']
     backends += ['linear'] if mode == 'dot_product' else (['sdpa', 'chunked_sdpa']
                                                           if dv == 8 else [])
     for backend in backends:
         # 7 divides none of the sizes; 1-row blocks once, on the matmul path
-        for block in (None, 7, 1) if backend == 'chunked' else (None, 7):
+        for block in (None, 7, 1) if backend in ('chunked', 'blocked') else (None, 7):
             out = attention(q, k, v, scale=scale, mode=mode, backend=backend, block_size=block)
             assert out.shape == expected.shape and out.dtype == torch.float32
             torch.testing.assert_close(out.double(), expected, atol=1e-4, rtol=0,
@@ -76,7 +77,7 @@ def test_tensor_and_callable_bias(dv):
         calls.append((start, stop))
         return bias[:, :, start:stop]
 
-    for backend in ('auto', 'chunked', 'naive') + (('sdpa', ) if dv == 8 else ()):
+    for backend in ('auto', 'chunked', 'blocked', 'naive') + (('sdpa', ) if dv == 8 else ()):
         out = attention(q, k, v, scale=0.5, bias=bias, backend=backend, block_size=10)
         torch.testing.assert_close(out.double(), expected, atol=1e-4, rtol=0)
     for backend in ('auto', 'chunked') + (('chunked_sdpa', ) if dv == 8 else ()):
@@ -95,16 +96,82 @@ def test_dispatch_rule():
     q, k, v = _qkv(64, 64, 8, 8)
     _, _, v_wide = _qkv(64, 64, 8, 32)
     assert select_backend(q, k, v) == 'sdpa'
-    assert select_backend(q, k, v_wide) == 'chunked'
+    assert select_backend(q, k, v_wide) == 'blocked'
     assert select_backend(q, k, v, mode='dot_product') == 'linear'
-    assert select_backend(q, k, v, mode='dot_product', bias=torch.zeros(64, 64)) == 'chunked'
+    assert select_backend(q, k, v, mode='dot_product', bias=torch.zeros(64, 64)) == 'blocked'
     assert select_backend(q, k, v, bias=lambda a, b: None) == 'chunked_sdpa'
+    assert select_backend(q, k, v_wide, bias=lambda a, b: None) == 'chunked'
     assert select_backend(q, k, v, bias=torch.zeros(64, 64)) == 'sdpa'
-    assert select_backend(q, k, v, bias=torch.zeros(64, 64), memory_budget=1024) == 'chunked'
-    assert select_backend(q.clone().requires_grad_(), k, v) == 'sdpa'  # training as well
+    assert select_backend(q, k, v, bias=torch.zeros(64, 64), memory_budget=1024) == 'blocked'
+    rel = RelativeBias2d(torch.zeros(2, 1, 64, 15), torch.zeros(2, 1, 64, 15), 8, 8)
+    assert select_backend(q, k, v, bias=rel) == 'blocked'
+    # training: the autograd function (O(N) memory, FlashAttention-2 backward)
+    assert select_backend(q.clone().requires_grad_(), k, v) == 'blocked'
     # 2 × 64 × 64 fp32 scores = 32 KiB: rows for an 8 KiB budget
     assert chunk_rows(2, 64, 8 * 1024) == 16
     assert chunk_rows(2, 64, 1) == 1
+
+
+# (device, dtype, dk, dv, bias kind, grad) -> backend; PAM is dk=64/dv=512, NL dk=dv=256,
+# MHSA dk=dv=64 with relative logits.
+DISPATCH = [
+    # CUDA: fused SDPA wherever a kernel takes the shapes (memory-efficient for dk != dv)
+    ('cuda', torch.bfloat16, 64, 512, None, True, 'sdpa'),
+    ('cuda', torch.float16, 64, 512, None, False, 'sdpa'),
+    ('cuda', torch.float16, 256, 256, 'tensor', True, 'sdpa'),
+    ('cuda', torch.float32, 64, 512, None, True, 'sdpa'),
+    ('cuda', torch.bfloat16, 12, 512, None, True, 'blocked'),  # dk not a multiple of 8
+    ('cuda', torch.bfloat16, 64, 64, 'relative', False, 'chunked_sdpa'),
+    ('cuda', torch.bfloat16, 64, 64, 'relative', True, 'blocked'),
+    ('cuda', torch.bfloat16, 64, 64, 'callable', True, 'chunked_sdpa'),
+    # CPU: fused SDPA only for equal head sizes at inference; the autograd function otherwise
+    ('cpu', torch.float32, 64, 512, None, False, 'blocked'),
+    ('cpu', torch.float32, 64, 512, None, True, 'blocked'),
+    ('cpu', torch.bfloat16, 64, 512, None, True, 'blocked'),
+    ('cpu', torch.float16, 64, 512, None, False, 'blocked'),
+    ('cpu', torch.float32, 256, 256, None, False, 'sdpa'),
+    ('cpu', torch.bfloat16, 256, 256, None, False, 'sdpa'),
+    ('cpu', torch.float32, 256, 256, None, True, 'blocked'),
+    ('cpu', torch.float32, 64, 64, 'relative', True, 'blocked'),
+    ('cpu', torch.float32, 64, 64, 'relative', False, 'blocked'),
+    ('cpu', torch.float32, 64, 512, 'callable', False, 'chunked'),
+    # another device: the autograd function (plain PyTorch ops)
+    ('mps', torch.float16, 64, 64, None, True, 'blocked'),
+]
+
+
+@pytest.mark.parametrize('device,dtype,dk,dv,bias_kind,grad,expected', DISPATCH)
+def test_backend_choice_per_device_and_dtype(device, dtype, dk, dv, bias_kind, grad, expected):
+    """The dispatch decision is a pure function of device type, dtype and shapes, checked
+    here for CUDA without a GPU."""
+    assert choose_backend(device, dtype, 'softmax', bias_kind, dk, dv,
+                          needs_grad=grad) == expected
+
+
+def test_backend_choice_dot_product_and_tracing():
+    for device in ('cpu', 'cuda'):
+        assert choose_backend(device, torch.float32, 'dot_product', None, 64, 64) == 'linear'
+        assert choose_backend(device, torch.float32, 'dot_product', 'tensor', 64, 64,
+                              needs_grad=True) == 'blocked'
+        # compile / export keep the graphs the deploy tests check (ONNX Scan)
+        assert choose_backend(device, torch.float32, 'softmax', None, 64, 512, needs_grad=True,
+                              tracing=True) == 'chunked'
+        assert choose_backend(device, torch.float32, 'softmax', None, 64, 64,
+                              tracing=True) == 'sdpa'
+        assert choose_backend(device, torch.float32, 'dot_product', 'tensor', 64, 64,
+                              tracing=True) == 'chunked'
+
+
+def test_fused_kernel_constraints():
+    """torch's sdp_utils filters: CUDA's memory-efficient kernel takes dk != dv (multiples of
+    8, additive mask allowed); CPU's fused kernel needs dk == dv."""
+    assert sdpa_fused_accepts('cuda', torch.bfloat16, 64, 512, None)
+    assert sdpa_fused_accepts('cuda', torch.float16, 64, 512, 'tensor')
+    assert not sdpa_fused_accepts('cuda', torch.float16, 64, 500, None)
+    assert not sdpa_fused_accepts('cuda', torch.float16, 64, 64, 'relative')
+    assert not sdpa_fused_accepts('cuda', torch.float64, 64, 64, None)
+    assert sdpa_fused_accepts('cpu', torch.float32, 64, 64, None)
+    assert not sdpa_fused_accepts('cpu', torch.float32, 64, 512, None)
 
 
 def test_chunked_path_is_taken_and_exact(monkeypatch):
@@ -120,11 +187,11 @@ def test_chunked_path_is_taken_and_exact(monkeypatch):
 
     monkeypatch.setattr(attn_mod, '_block', spy)
     budget = 4 * b * n * 64  # 64 query rows of fp32 scores
-    out = attention(q, k, v, scale=0.2, memory_budget=budget)
+    out = attention(q, k, v, scale=0.2, memory_budget=budget, backend='chunked')
     assert seen == [64, 64, 64, 64, 44]
     torch.testing.assert_close(out.double(), naive(q, k, v, 0.2), atol=1e-4, rtol=0)
     seen.clear()
-    attention(q, k, v, scale=0.2)  # default budget: one block is the whole (small) matrix
+    attention(q, k, v, scale=0.2, backend='chunked')  # default budget: one block is all
     assert seen == [n]
 
 
@@ -255,6 +322,8 @@ def test_errors():
         attention(q, k, v, backend='sdpa', bias=lambda s, e: None)
     with pytest.raises(ValueError, match='chunked_sdpa'):
         attention(q, k, v, backend='chunked_sdpa', mode='dot_product')
+    with pytest.raises(ValueError, match='blocked'):
+        attention(q, k, v, backend='blocked', bias=lambda s, e: None)
     with pytest.raises(ValueError, match=r'\(B, N, d\)'):
         attention(q[0, 0], k, v)
 

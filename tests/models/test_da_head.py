@@ -1,7 +1,6 @@
 """attnplug.DAHead against mmseg's DAHead: same keys, outputs, predictions and losses; the
 position attention in bounded memory."""
 import importlib
-import math
 
 import pytest
 import torch
@@ -13,7 +12,7 @@ from attnplug.layers import ChannelAttention, PositionAttention
 from attnplug.models.decode_heads import DAHead
 from attnplug.testing import largest_tensor, randomise
 
-attention_module = importlib.import_module('attnplug.functional.bounded_attention')
+flash_module = importlib.import_module('attnplug.functional.flash_attention')
 IN, CH, PAM, CLS = 8, 16, 4, 5
 KWARGS = dict(in_channels=IN, channels=CH, pam_channels=PAM, num_classes=CLS,
               norm_cfg=dict(type='BN'), dropout_ratio=0.1)
@@ -83,26 +82,27 @@ def test_losses_match_mmseg_in_training_mode_and_gradients_flow():
 
 
 def test_position_attention_is_chunked_under_a_small_budget(monkeypatch):
-    """A budget of 40 query rows at N = 23·31 = 713: 18 score blocks, no tensor of N×N
-    elements, and still mmseg's outputs."""
+    """A budget of 40 query rows at N = 23·31 = 713: the blocked attention runs 40-row
+    blocks, no tensor of N×N elements, and still mmseg's outputs."""
+    from attnplug.functional import FlashAttentionFunction
     b, (h, w) = 2, (23, 31)
     n, rows = h * w, 40
     ref, ours = _pair(memory_budget=4 * b * n * rows)
     ref.eval(), ours.eval()
     blocks = []
-    block = attention_module._block
+    real = FlashAttentionFunction.apply
 
-    def counting_block(qb, *args, **kwargs):
-        blocks.append(qb.shape[-2])
-        return block(qb, *args, **kwargs)
+    def counting(*args):
+        blocks.append(args[8])  # query rows per block
+        return real(*args)
 
-    monkeypatch.setattr(attention_module, '_block', counting_block)
+    monkeypatch.setattr(FlashAttentionFunction, 'apply', counting)
     inputs = [torch.randn(b, IN, h, w)]
     with torch.no_grad():
         expected = ref(inputs)
         with largest_tensor() as probe:
             got = ours(inputs)
-    assert len(blocks) == math.ceil(n / rows) and max(blocks) == rows
+    assert blocks == [rows]
     assert probe.largest <= b * rows * n < n * n
     for e, g in zip(expected, got):
         torch.testing.assert_close(g, e, atol=1e-4, rtol=0)
@@ -117,8 +117,8 @@ def test_block_size_overrides_the_budget(monkeypatch):
     ref, ours = _pair(block_size=100)
     ref.eval(), ours.eval()
     blocks = []
-    block = attention_module._block
-    monkeypatch.setattr(attention_module, '_block',
+    block = flash_module._forward_block
+    monkeypatch.setattr(flash_module, '_forward_block',
                         lambda qb, *a, **k: blocks.append(qb.shape[-2]) or block(qb, *a, **k))
     inputs = [torch.randn(1, IN, 23, 23)]
     with torch.no_grad():

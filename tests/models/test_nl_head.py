@@ -12,7 +12,7 @@ from attnplug.layers import NonLocal2d
 from attnplug.models.decode_heads import NLHead
 from attnplug.testing import largest_tensor, randomise
 
-attention_module = importlib.import_module('attnplug.functional.bounded_attention')
+flash_module = importlib.import_module('attnplug.functional.flash_attention')
 IN, CH, CLS = 8, 16, 5
 KWARGS = dict(in_channels=IN, channels=CH, num_classes=CLS, norm_cfg=dict(type='BN'))
 
@@ -86,8 +86,8 @@ def test_no_n_by_n_map(mode):
 def test_block_size_reaches_the_attention(monkeypatch):
     """Gaussian mode (key width C, value width C/2): query blocks of ``block_size`` rows."""
     blocks = []
-    block = attention_module._block
-    monkeypatch.setattr(attention_module, '_block',
+    block = flash_module._forward_block
+    monkeypatch.setattr(flash_module, '_forward_block',
                         lambda qb, *a, **k: blocks.append(qb.shape[-2]) or block(qb, *a, **k))
     ref, ours = _pair(mode='gaussian', block_size=64)
     ref.eval(), ours.eval()

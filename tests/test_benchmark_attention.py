@@ -1,0 +1,68 @@
+"""tools/benchmark_attention.py --compare: the code path a GPU run takes, on the CPU at tiny
+sizes (cases built, each implementation run in its own process, ratios, roofline, goals)."""
+import importlib.util
+import os.path as osp
+
+import pytest
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+@pytest.fixture(scope='module')
+def tool():
+    spec = importlib.util.spec_from_file_location(
+        'benchmark_attention', osp.join(ROOT, 'tools', 'benchmark_attention.py'))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_compare_cases_and_report(tool, tmp_path):
+    args = tool.parse_args(['--compare', '--quick', '--device', 'cpu', '--out',
+                            str(tmp_path / 'att')])
+    cases = tool.build_cases(args)
+    suites = {c['suite'] for c in cases}
+    assert suites == set(tool.SUITES)
+    # every module suite pairs the reference with attnplug; the heads add the stub
+    assert {c['impl'] for c in cases if c['suite'] == 'pam-train'} == {'mmseg', 'attnplug'}
+    assert {c['impl'] for c in cases if c['suite'] == 'nl-infer'} == {'mmcv', 'attnplug'}
+    assert {c['impl'] for c in cases if c['suite'] == 'heads-train'} == {'mmseg', 'attnplug',
+                                                                           'stub'}
+    # run a tiny version of three suites through the same child entry point
+    tiny = [dict(c, size=[5, 7], repeats=1, warmup=0) for c in cases
+            if c['suite'] in ('pam-train', 'pam-infer')]
+    tiny += [dict(cases[0], gemm_n=64, repeats=1, warmup=0)]
+    results = {}
+    for case in tiny:
+        res = tool.run_compare_case(dict(case))
+        assert res['times'] and res['times'][0] > 0, res
+        results[tool._key(case)] = dict(res, peaks=[res['peak_mib']],
+                                        gflops=[res.get('gflops', 0)])
+    rows = tool.summarise(tiny, results)
+    ours = [r for r in rows if r['impl'] == 'attnplug']
+    assert len(ours) == 2 and all(r['speed_vs_ref'] > 0 for r in ours)
+    infer = next(r for r in ours if r['suite'] == 'pam-infer')
+    assert 0 < infer['roofline_fraction']
+    header = dict(date='today', device='cpu', command='x', device_kind='cpu', dtype='fp32')
+    tool._reporting().write_csv(args.out + '.csv', rows, tool.CSV_FIELDS, header)
+    text = '\n'.join(tool.render_markdown(args.out + '.csv'))
+    assert 'PAM fwd+bwd: speed' in text and 'measured at B x HxW = 2x5x7' in text
+
+
+def test_cuda_arguments_are_accepted(tool):
+    args = tool.parse_args(['--compare', '--device', 'cuda', '--dtype', 'bf16'])
+    assert args.out.endswith('attention_cuda_bf16')
+    gemm = [c for c in tool.build_cases(args) if c['suite'] == 'gemm']
+    assert [c['gemm_dtype'] for c in gemm] == ['fp32', 'bf16']
+
+
+def test_committed_reports_are_rendered_from_their_csv(tool):
+    """Every committed docs/benchmarks/attention_*.md is what its CSV renders to."""
+    import glob
+    paths = sorted(glob.glob(osp.join(ROOT, 'docs', 'benchmarks', 'attention_*.csv')))
+    if not paths:
+        pytest.skip('no attention benchmark committed yet')
+    for csv_path in paths:
+        with open(csv_path[:-4] + '.md') as f:
+            assert f.read() == '\n'.join(tool.render_markdown(csv_path)).rstrip('\n') + '\n', \
+                csv_path
