@@ -49,9 +49,10 @@ from mmengine.registry import MODELS as MMENGINE_MODELS
 
 from attnplug.errors import ConfigError, ConfigKeyError, ConfigTypeError
 from attnplug.registry import MODELS
+from attnplug.registry import MODELS as ATTNPLUG_MODELS
 from .plugins import build_plugin, check_cfg, init_apart, init_plugin, plan_plugins, run_chain
 
-__all__ = ['WithPlugins', 'PluginSite', 'LAYOUTS', 'PLUGINS_ATTR', 'match_paths',
+__all__ = ['WithPlugins', 'add_plugins', 'PluginSite', 'LAYOUTS', 'PLUGINS_ATTR', 'match_paths',
            'plugin_sites', 'DEFAULT_PROBE_SIZES']
 
 LAYOUTS = ('NCHW', 'NHWC', 'NLC')
@@ -383,13 +384,13 @@ def _resolve_wraps(wraps) -> type:
     return cls
 
 
-def _check_entries(plugins) -> List[dict]:
+def _check_entries(plugins, owner: str = 'attnplug.WithPlugins') -> List[dict]:
     if not isinstance(plugins, (list, tuple)) or not plugins:
-        raise ConfigError(f"attnplug.WithPlugins: 'plugins' must be a non-empty list of "
+        raise ConfigError(f"{owner}: 'plugins' must be a non-empty list of "
                          f"dict(cfg=..., after=...), got {plugins!r}")
     checked = []
     for k, entry in enumerate(plugins):
-        where = f'attnplug.WithPlugins: plugins[{k}]'
+        where = f'{owner}: plugins[{k}]'
         if not isinstance(entry, dict) or 'cfg' not in entry or 'after' not in entry:
             raise ConfigError(f"{where} must be a dict with keys 'cfg' and 'after' (optionally "
                              f"'layout' and 'index'), got {entry!r}")
@@ -397,7 +398,7 @@ def _check_entries(plugins) -> List[dict]:
         if extra:
             raise ConfigError(f'{where} has unknown key(s) {extra}; the keys are {list(ENTRY_KEYS)}. '
                              f"Plugin arguments (and 'postfix') go inside 'cfg'.")
-        cfg = check_cfg(entry['cfg'], 'attnplug.WithPlugins', f"plugins[{k}]['cfg']")
+        cfg = check_cfg(entry['cfg'], owner, f"plugins[{k}]['cfg']")
         after = entry['after']
         afters = [after] if isinstance(after, str) else after
         if not isinstance(afters, (list, tuple)) or not all(isinstance(a, str) for a in afters):
@@ -412,6 +413,33 @@ def _check_entries(plugins) -> List[dict]:
                             f'or None, got {index!r}')
         checked.append(dict(cfg=cfg, afters=list(afters), layout=layout, index=index, k=k))
     return checked
+
+
+def _check_probe(probe, probe_sizes, owner: str) -> dict:
+    """The dry run's settings from ``probe=dict(in_channels, sizes)`` and the shorthand
+    ``probe_sizes=``."""
+    if probe is not None and not isinstance(probe, dict):
+        raise ConfigTypeError(f"{owner}: probe must be a dict(in_channels=..., sizes=...), "
+                              f"got {probe!r}")
+    probe = dict(probe or {})
+    unknown = sorted(set(probe) - {'in_channels', 'sizes'})
+    if unknown:
+        raise ConfigError(f"{owner}: probe has unknown key(s) {unknown}; the keys are "
+                         f"'in_channels' and 'sizes'")
+    if probe_sizes is not None:
+        if 'sizes' in probe:
+            raise ConfigError(f"{owner}: probe_sizes={probe_sizes!r} and probe['sizes']="
+                             f"{probe['sizes']!r} are both given; give one")
+        probe['sizes'] = probe_sizes
+    if 'sizes' in probe:
+        sizes = probe['sizes']
+        ok = isinstance(sizes, (list, tuple)) and all(_is_hw(s) for s in sizes)
+        if not ok:
+            raise ConfigTypeError(f'{owner}: probe sizes must be a list of (H, W) int pairs, '
+                                  f'e.g. [(640, 640)], or () to turn the dry run off; got '
+                                  f'{sizes!r}')
+        probe['sizes'] = tuple(tuple(s) for s in sizes)
+    return probe
 
 
 # --------------------------------------------------------------------------- the dry run
@@ -565,46 +593,23 @@ def _infer_static(path: str, module: nn.Module, index, layout, where: str, why_n
 
 
 # --------------------------------------------------------------------------- the builder
-@MODELS.register_module()
-def WithPlugins(wraps, plugins, probe: Optional[dict] = None, **kwargs) -> nn.Module:  # noqa: N802
-    """Build ``wraps`` with ``**kwargs`` and run attnplug plugins after its submodules.
+def _attach(model: nn.Module, entries: List[dict], probe: dict, owner: str,
+            registry=None) -> nn.Module:
+    """Match, dry-run, build and hook the plugins of ``entries`` on ``model``, in place.
 
-    Args:
-        wraps (str | type): The type that would have been built: a name in the current default
-            scope (``'MixVisionTransformer'``) or a scoped one (``'mmseg.X'``, ``'mmdet.X'``,
-            ``'mmpretrain.X'``).
-        plugins (list[dict]): ``dict(cfg=dict(type=...), after=PATTERN, layout=None,
-            index=None)``. ``after`` is a dotted path of ``named_modules()`` with glob patterns
-            (``*``, ``?``, ``[1-3]`` within a component, ``**`` across components), or a list of
-            them; each must match. ``layout`` is ``'NCHW'``, ``'NHWC'``, ``'NLC'`` or None
-            (detected). ``index`` picks the element of a tuple/list output. Several plugins at
-            one path run in config order; give them distinct ``postfix`` in ``cfg`` when they
-            share a type.
-        probe (dict, optional): The dry run: ``in_channels`` of the zero image (default: the
-            model's ``in_channels``, else 3, else its first conv's) and ``sizes`` (default
-            ((64, 96), (96, 128))). ``probe=dict(sizes=())`` turns it off (static inference).
-        **kwargs: Everything else goes to ``wraps`` unchanged.
-
-    Returns:
-        nn.Module: an instance of (a subclass of) the wrapped class, with the plugins under
-        ``attnplug_plugins``.
+    ``owner`` names the host in messages: ``attnplug.WithPlugins(wraps=X)`` or
+    ``attnplug.add_plugins(X)``. ``registry`` is where unscoped plugin types are looked up
+    (default: the current default scope's, as mmcv's ``build_plugin_layer``).
     """
-    base = _resolve_wraps(wraps)
-    entries = _check_entries(plugins)
-    probe = dict(probe or {})
-    unknown = sorted(set(probe) - {'in_channels', 'sizes'})
-    if unknown:
-        raise ConfigError(f"attnplug.WithPlugins: probe has unknown key(s) {unknown}; the keys are "
-                         f"'in_channels' and 'sizes'")
-    model = _subclass(base)(**kwargs)
     if hasattr(model, PLUGINS_ATTR):
-        raise ConfigError(f'attnplug.WithPlugins: {base.__name__} already has an attribute '
-                         f'{PLUGINS_ATTR!r}; wrap the unwrapped type and list all plugins once')
+        raise ConfigError(f'{owner}: {type(model).__name__} already has an attribute '
+                         f'{PLUGINS_ATTR!r} (plugins were added before); start from the model '
+                         f'without plugins and list all plugins once')
     modules = dict(model.named_modules())
     # Match every pattern first: a typo fails before any dry run.
     plan = []  # (entry, path)
     for e in entries:
-        where = f"attnplug.WithPlugins(wraps={base.__name__}): plugins[{e['k']}]"
+        where = f"{owner}: plugins[{e['k']}]"
         for pattern in e['afters']:
             for path in match_paths(model, pattern, where):
                 plan.append((e, path, pattern, where))
@@ -630,8 +635,7 @@ def WithPlugins(wraps, plugins, probe: Optional[dict] = None, **kwargs) -> nn.Mo
     for e, path, pattern, where in plan:
         site = tree.site(path)
         spec, = plan_plugins([(path, e['cfg'], f"plugins[{e['k']}]['cfg']")],
-                             {path: site.channels},
-                             f'attnplug.WithPlugins(wraps={base.__name__}) (after={pattern!r})')
+                             {path: site.channels}, f'{owner} (after={pattern!r})', registry)
         if hasattr(site, spec.name):
             raise ConfigError(f'{where}: two plugins at {path!r} are both named {spec.name!r} (or '
                               f"the name is taken); give them distinct postfixes, e.g. "
@@ -641,3 +645,79 @@ def WithPlugins(wraps, plugins, probe: Optional[dict] = None, **kwargs) -> nn.Mo
     for site in tree.sites():
         modules[site.path].register_forward_hook(site.hook, with_kwargs=True)
     return model
+
+
+# --------------------------------------------------------------------------- the builders
+@MODELS.register_module()
+def WithPlugins(wraps, plugins, probe: Optional[dict] = None, probe_sizes=None,
+                **kwargs) -> nn.Module:  # noqa: N802
+    """Build ``wraps`` with ``**kwargs`` and run attnplug plugins after its submodules.
+
+    Args:
+        wraps (str | type): The type that would have been built: a name in the current default
+            scope (``'MixVisionTransformer'``) or a scoped one (``'mmseg.X'``, ``'mmdet.X'``,
+            ``'mmpretrain.X'``).
+        plugins (list[dict]): ``dict(cfg=dict(type=...), after=PATTERN, layout=None,
+            index=None)``. ``after`` is a dotted path of ``named_modules()`` with glob patterns
+            (``*``, ``?``, ``[1-3]`` within a component, ``**`` across components), or a list of
+            them; each must match. ``layout`` is ``'NCHW'``, ``'NHWC'``, ``'NLC'`` or None
+            (detected). ``index`` picks the element of a tuple/list output. Several plugins at
+            one path run in config order; give them distinct ``postfix`` in ``cfg`` when they
+            share a type.
+        probe (dict, optional): The dry run: ``in_channels`` of the zero image (default: the
+            model's ``in_channels``, else 3, else its first conv's) and ``sizes`` (default
+            ((64, 96), (96, 128))). ``probe=dict(sizes=())`` turns it off (static inference).
+        probe_sizes (list[tuple], optional): Shorthand for ``probe=dict(sizes=...)``.
+        **kwargs: Everything else goes to ``wraps`` unchanged.
+
+    Returns:
+        nn.Module: an instance of (a subclass of) the wrapped class, with the plugins under
+        ``attnplug_plugins``.
+    """
+    base = _resolve_wraps(wraps)
+    entries = _check_entries(plugins)
+    probe = _check_probe(probe, probe_sizes, 'attnplug.WithPlugins')
+    model = _subclass(base)(**kwargs)
+    return _attach(model, entries, probe, f'attnplug.WithPlugins(wraps={base.__name__})')
+
+
+def add_plugins(model: nn.Module, plugins: Sequence[dict], probe: Optional[dict] = None,
+                probe_sizes=None) -> nn.Module:
+    """Run attnplug plugins after submodules of any ``nn.Module``, in place.
+
+    The machinery of :func:`WithPlugins` for a model that no registry builds (a hand-written
+    PyTorch model, a torchvision or timm one, a model of another framework)::
+
+        model = attnplug.add_plugins(MyNet(), plugins=[
+            dict(cfg=dict(type='CBAM'), after='layer3.*')])
+
+    The model keeps its class (``type(model)`` is unchanged) and every state-dict key; the
+    plugins are added under ``model.attnplug_plugins`` and run from forward hooks on the
+    matched submodules, so ``copy.deepcopy``, ``pickle``, ONNX export (``dynamo=True``) and
+    ``torch.compile`` see ordinary module calls. A plain ``type`` (``'CBAM'``) is looked up in
+    attnplug's registry; ``'mmseg.X'``, ``'mmdet.X'`` name other scopes.
+
+    The plugins start from their own initialisation (the identity for the residual layers).
+    A model that re-initialises itself later (an mmengine ``init_weights()``) would also
+    re-initialise the plugins' convs: initialise the model first, or build it with
+    :func:`WithPlugins`, whose ``init_weights`` keeps them apart.
+
+    Args:
+        model (nn.Module): The model, changed in place and returned. Its ``forward`` must
+            take one image (B, C, H, W) for the dry run, unless ``probe_sizes=()``.
+        plugins (list[dict]): As :func:`WithPlugins`' ``plugins``.
+        probe (dict, optional): As :func:`WithPlugins`' ``probe``.
+        probe_sizes (list[tuple], optional): Shorthand for ``probe=dict(sizes=...)``, e.g.
+            ``[(224, 224)]`` for a model that accepts only its own input size.
+
+    Returns:
+        nn.Module: ``model`` itself.
+    """
+    owner = f'attnplug.add_plugins({type(model).__name__})'
+    if not isinstance(model, nn.Module):
+        raise ConfigTypeError(f'attnplug.add_plugins: model must be an nn.Module instance, got '
+                              f'{model!r}')
+    entries = _check_entries(plugins, owner)
+    probe = _check_probe(probe, probe_sizes, owner)
+    # No config sets a default scope here: a plain name is an attnplug layer.
+    return _attach(model, entries, probe, owner, registry=ATTNPLUG_MODELS)
