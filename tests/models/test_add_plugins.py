@@ -77,9 +77,43 @@ class TinyTokens(nn.Module):
         return x.transpose(1, 2).reshape(x.shape[0], -1, *hw)
 
 
+class TinyViT(nn.Module):
+    """A ViT as timm and torchvision write it: a conv patch embedding flattened to tokens, a
+    class token in front, blocks called as ``block(x)`` (no H x W anywhere in their calls)."""
+
+    class Block(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.norm = nn.LayerNorm(c)
+            self.fc = nn.Linear(c, c)
+
+        def forward(self, x):
+            return x + self.fc(self.norm(x))
+
+    class PatchEmbed(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.proj = nn.Conv2d(3, c, 4, stride=4)
+
+        def forward(self, x):
+            return self.proj(x).flatten(2).transpose(1, 2)
+
+    def __init__(self, c=16, depth=3):
+        super().__init__()
+        self.patch_embed = self.PatchEmbed(c)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, c))
+        self.blocks = nn.Sequential(*(self.Block(c) for _ in range(depth)))
+
+    def forward(self, x):
+        x = self.patch_embed(x)
+        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
+        return self.blocks(x)
+
+
 MODELS = {
     'cnn': (TinyCNN, 'layer[2-3].[1-2]', 'NCHW', [16, 16, 24, 24]),
     'tokens': (TinyTokens, 'blocks.*', 'NLC', [16, 16, 16]),
+    'vit': (TinyViT, 'blocks.*', 'NLC', [16, 16, 16]),
 }
 
 
@@ -148,6 +182,14 @@ def test_onnx_and_compile(name):
     compiled = torch.compile(model, backend='eager', fullgraph=True)
     with torch.no_grad():
         assert torch.allclose(compiled(x), model(x), atol=1e-6)
+
+
+def test_vit_grid_from_the_patch_map_and_class_token():
+    """The grid of TinyViT's tokens is the map its patch conv made (found in the dry run, at
+    both probe sizes N = 1 + H*W), and the class token is passed through."""
+    model = attnplug.add_plugins(_make('vit'), [dict(cfg=dict(type='CBAM'), after='blocks.1')])
+    site, = plugin_sites(model)
+    assert site.hw_source == ('output', 'patch_embed.proj', 'map', None) and site.prefix == 1
 
 
 def test_scoped_types_and_errors():
