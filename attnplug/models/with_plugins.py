@@ -579,7 +579,7 @@ def _probe(model: nn.Module, paths: Sequence[str], probe: dict) -> Tuple[dict, s
     tries = [tuple(probe['sizes'])] if given else [DEFAULT_PROBE_SIZES]
     if not given:
         declared = _model_sizes(model)
-        if declared and tuple(declared) != DEFAULT_PROBE_SIZES[:1]:
+        if declared:
             tries.append(tuple(declared))
     channels = probe.get('in_channels')
     if probe.get('inputs') is not None:
@@ -1092,19 +1092,25 @@ def suggest_placements(model: nn.Module, candidates: Sequence[Candidate]) -> Lis
     Blocks are the most numerous group of candidates of one class that are numbered children
     of a container (``layers.2.1.0``, ``layer3.1``) and hold two or more layers themselves
     (not a ``torch.nn`` class), leaving out groups with one member per member of another group
-    that holds them (a block's FFN), the deepest group on a tie; the stage is the first path component that varies among them, when it is not the
+    that holds them (a block's FFN), the deepest group on a tie, then the one called last (a
+    neck's output convs rather than its lateral ones); the stage is the first path component that varies among them, when it is not the
     block's own number.
     """
     names = [n for n, _ in model.named_modules() if n and not n.startswith(PLUGINS_ATTR)]
     modules = dict(model.named_modules())
-    groups: Dict[Tuple[str, str], List[str]] = {}
-    for c in candidates:
-        module = modules[c.path]
-        composite = len(module._modules) >= 2  # a block holds layers; a conv or a norm does not
-        if (type(module).__module__.startswith('torch.nn') or not composite
-                or not c.path.split('.')[-1].isdigit()):
-            continue
-        groups.setdefault((_skeleton(c.path), c.type), []).append(c.path)
+    def grouped(composite_only):
+        groups: Dict[Tuple[str, str], List[str]] = {}
+        for c in candidates:
+            module = modules[c.path]
+            # a block holds layers; a conv or a norm does not
+            composite = len([m for m in module._modules.values() if m is not None]) >= 2
+            if (type(module).__module__.startswith('torch.nn') or not c.path.split('.')[-1].isdigit()
+                    or (composite_only and not composite)):
+                continue
+            groups.setdefault((_skeleton(c.path), c.type), []).append(c.path)
+        return groups
+    # numbered layers of one kind (a neck's convs), where no numbered child holds layers
+    groups = grouped(True) or grouped(False)
     def inside(inner, outer):  # every member of one group lies in a member of the other
         return all(any(p.startswith(q + '.') for q in outer) for p in inner)
     # a part of each block (its FFN) is not a block: one per block, nested in the blocks
@@ -1113,8 +1119,9 @@ def suggest_placements(model: nn.Module, candidates: Sequence[Candidate]) -> Lis
                          for k2, other in groups.items() if k2 != key)}
     if not groups:
         return []
-    (skeleton, _), blocks = max(groups.items(),
-                                key=lambda kv: (len(kv[1]), kv[0][0].count('.')))
+    order = {c.path: i for i, c in enumerate(candidates)}
+    (skeleton, _), blocks = max(groups.items(), key=lambda kv: (
+        len(kv[1]), kv[0][0].count('.'), order[kv[1][-1]]))
     out = [Placement('every block', pattern_for(blocks, names), blocks)]
     parts = [b.split('.') for b in blocks]
     varying = [i for i in range(len(parts[0])) if len({p[i] for p in parts}) > 1]
