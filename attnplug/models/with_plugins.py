@@ -1090,7 +1090,7 @@ def suggest_placements(model: nn.Module, candidates: Sequence[Candidate]) -> Lis
     after the first, the blocks of each stage, the last block of each stage, the stage outputs.
 
     Blocks are the most numerous group of candidates of one class that are numbered children
-    of a container (``layers.2.1.0``, ``layer3.1``) and hold two or more layers themselves
+    of a container (``layers.2.1.0``, ``layer3.1``) and hold two or more layers with weights
     (not a ``torch.nn`` class), leaving out groups with one member per member of another group
     that holds them (a block's FFN), the deepest group on a tie, then the one called last (a
     neck's output convs rather than its lateral ones); the stage is the first path component that varies among them, when it is not the
@@ -1103,7 +1103,8 @@ def suggest_placements(model: nn.Module, candidates: Sequence[Candidate]) -> Lis
         for c in candidates:
             module = modules[c.path]
             # a block holds layers; a conv or a norm does not
-            composite = len([m for m in module._modules.values() if m is not None]) >= 2
+            composite = sum(1 for m in module.modules() if m is not module and not m._modules
+                            and next(m.parameters(recurse=False), None) is not None) >= 2
             if (type(module).__module__.startswith('torch.nn') or not c.path.split('.')[-1].isdigit()
                     or (composite_only and not composite)):
                 continue
@@ -1114,8 +1115,13 @@ def suggest_placements(model: nn.Module, candidates: Sequence[Candidate]) -> Lis
     def inside(inner, outer):  # every member of one group lies in a member of the other
         return all(any(p.startswith(q + '.') for q in outer) for p in inner)
     # a part of each block (its FFN) is not a block: one per block, nested in the blocks
+    # and the layers inside a block (MobileNetV2's conv.0-2) are not blocks either: a group
+    # inside another is dropped unless the outer one is a mere container (a stage, Sequential)
+    def container(members):
+        return isinstance(modules[members[0]], (nn.Sequential, nn.ModuleList))
     groups = {key: members for key, members in groups.items()
-              if not any(inside(members, other) and len(members) <= len(other)
+              if not any(inside(members, other) and (len(members) <= len(other)
+                                                     or not container(other))
                          for k2, other in groups.items() if k2 != key)}
     if not groups:
         return []
