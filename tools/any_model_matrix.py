@@ -3,7 +3,8 @@ and mmdet (and mmpretrain where it imports), each checked with an identity-at-in
 with CBAM.
 
     python tools/any_model_matrix.py [--only NAME ...] [--jsonl OUT.jsonl] [--md docs/any_model.md]
-                                     [--from-jsonl OUT.jsonl] [--timeout 300]
+                                     [--timeout 240]
+    python tools/any_model_matrix.py --from-jsonl RUN.jsonl [RERUN.jsonl ...] --md docs/any_model.md
 
 Per registered class:
 
@@ -363,9 +364,10 @@ def device_name() -> str:
 def table_row(r: Row) -> str:
     after = f'`{r.after}`' if r.after else '-'
     reason = r.reason.replace('|', '\\|').replace('\n', ' ')
-    return (f'| {r.package} | {r.kind} | {r.model} | {r.plugin} | {r.placement or "-"} | '
-            f'{after} | {r.sites} | ' + ' | '.join(getattr(r, c).value for c in CHECKS) +
-            f' | {reason} |')
+    config = r.config.replace('|', '\\|') or '-'
+    return (f'| {r.package} | {r.kind} | {r.model} | {r.plugin} | {config} | '
+            f'{r.placement or "-"} | {after} | {r.sites} | ' +
+            ' | '.join(getattr(r, c).value for c in CHECKS) + f' | {reason} |')
 
 
 def render(rows: List[Row], header: Dict[str, str], expected: int) -> str:
@@ -377,9 +379,9 @@ def render(rows: List[Row], header: Dict[str, str], expected: int) -> str:
              f'green: {green}' + ('' if len(rows) >= expected else
                                   ' — **partial: the run was cut before every class was '
                                   'checked; the missing classes are not in the table**'),
-             '', '| package | kind | model | plugin | placement | after | sites | '
-             + ' | '.join(CHECKS) + ' | reason |',
-             '|---|---|---|---|---|---|---:|' + '---|' * len(CHECKS) + '---|']
+             '', '| package | kind | model | plugin | config (in .mim/configs) | placement | after '
+             '| sites | ' + ' | '.join(CHECKS) + ' | reason |',
+             '|---|---|---|---|---|---|---|---:|' + '---|' * len(CHECKS) + '---|']
     lines += [table_row(r) for r in rows]
     lines += ['', END]
     return '\n'.join(lines)
@@ -401,7 +403,9 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description='WithPlugins over every registered backbone/neck')
     p.add_argument('--only', nargs='+', help='check only these class names')
     p.add_argument('--jsonl', help='append one JSON line per row to this file, as they come')
-    p.add_argument('--from-jsonl', help='render rows saved by --jsonl (no checks run)')
+    p.add_argument('--from-jsonl', nargs='+',
+                   help='render rows saved by --jsonl (no checks run); rows of later files '
+                   'replace those of earlier ones (a re-run of some classes)')
     p.add_argument('--md', help='write the table into this markdown file between the markers')
     p.add_argument('--timeout', type=int, default=240, help='seconds per row (default 240)')
     return p.parse_args(argv)
@@ -413,10 +417,21 @@ def main(argv=None) -> List[Row]:
     todo.sort(key=lambda t: (t[2] not in FIRST, FIRST.index(t[2]) if t[2] in FIRST else 0))
     expected = len(todo) * len(PLUGINS)
     if args.from_jsonl:
-        with open(args.from_jsonl) as f:
-            lines = [json.loads(line) for line in f if line.strip()]
-        header = lines[0]['header']
-        rows = [Row.from_json(d) for d in lines[1:]]
+        # later files re-run some classes: their rows replace the earlier ones, in place
+        header, by_key = None, {}
+        for path in args.from_jsonl:
+            with open(path) as f:
+                lines = [json.loads(line) for line in f if line.strip()]
+            if header is None:
+                header = lines[0]['header']
+            else:
+                header = dict(header, command=header['command'] + '; re-run: ' +
+                              lines[0]['header']['command'] + ' (' + lines[0]['header']['date']
+                              + ')')
+            for d in lines[1:]:
+                row = Row.from_json(d)
+                by_key[(row.package, row.kind, row.model, row.plugin)] = row
+        rows = list(by_key.values())
     else:
         header = dict(date=datetime.datetime.now(datetime.timezone.utc).strftime(
             '%Y-%m-%d %H:%M UTC'), device=device_name(),
