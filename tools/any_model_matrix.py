@@ -13,7 +13,7 @@ Per registered class:
    pretrained weights removed;
 2. **placement**: the default ``after=`` from one dry run of the plain model
    (:func:`attnplug.models.with_plugins.suggest_placements`): every block of stages 2-S, else
-   every block, else the stage outputs;
+   every block, else the stage outputs, else the model's top-level parts;
 
 and per plugin (``GlobalContextBlock``, the identity at init; ``CBAM``):
 
@@ -26,7 +26,8 @@ and per plugin (``GlobalContextBlock``, the identity at init; ``CBAM``):
    onnxruntime within 1e-4 (relative to the output's scale) of PyTorch.
 
 A backbone is fed a 3-channel image of the first probe size; a neck gets one zero map per
-``in_channels`` entry, at strides 4, 8, 16, ... of that size. Results are rows of data
+``in_channels`` entry, at strides 4, 8, 16, ... of that size (the necks after a ViT: maps of
+one size, at stride 16). Results are rows of data
 (:class:`Row`, statuses of :class:`Status`), written as JSON lines as they come (a long run
 that is cut keeps what it measured) and rendered into ``docs/any_model.md`` between the
 ``any-model-matrix`` markers.
@@ -201,11 +202,18 @@ def _alarm(seconds: int):
 
 
 def _neck_inputs(kwargs: dict):
+    """``(H, W) -> (maps, )`` for a neck: one map per ``in_channels`` entry at strides 4, 8,
+    16, ...; the necks after a ViT (all entries equal, or one ``embed_dim`` per ``rescales``
+    entry: Feature2Pyramid, MLANeck, MultiLevelNeck) take maps of one size, at stride 16."""
     chans = kwargs.get('in_channels')
     chans = [chans] if isinstance(chans, int) else list(chans or [])
+    if not chans and isinstance(kwargs.get('embed_dim'), int):
+        chans = [kwargs['embed_dim']] * len(kwargs.get('rescales', [4, 2, 1, 0.5]))
+    one_size = len(chans) > 1 and len(set(chans)) == 1
 
     def inputs(h, w):
-        return ([torch.zeros(1, c, max(1, h // 2 ** (i + 2)), max(1, w // 2 ** (i + 2)))
+        return ([torch.zeros(1, c, max(1, h // 2 ** (4 if one_size else i + 2)),
+                             max(1, w // 2 ** (4 if one_size else i + 2)))
                  for i, c in enumerate(chans)], )
     return inputs if chans else None
 
@@ -269,7 +277,8 @@ def check(package: str, kind: str, name: str, cls: type, plugins=PLUGINS,
         found, sizes = find_candidates(plain, probe)
         places = {p.name: p for p in suggest_placements(plain, found)}
         place = next((places[k] for k in places if k.startswith('every block of stages')),
-                     places.get('every block') or places.get('stage outputs'))
+                     places.get('every block') or places.get('stage outputs')
+                     or places.get('top-level parts'))
         if place is None:
             return done('no repeated block or stage found among the '
                         f'{len(found)} candidate paths')
@@ -363,7 +372,7 @@ def device_name() -> str:
 
 def table_row(r: Row) -> str:
     after = f'`{r.after}`' if r.after else '-'
-    reason = r.reason.replace('|', '\\|').replace('\n', ' ')
+    reason = ' '.join(re.sub(r'\x1b\[[0-9;]*m', '', r.reason).split()).replace('|', '\\|')
     config = r.config.replace('|', '\\|') or '-'
     return (f'| {r.package} | {r.kind} | {r.model} | {r.plugin} | {config} | '
             f'{r.placement or "-"} | {after} | {r.sites} | ' +

@@ -1112,6 +1112,9 @@ def suggest_placements(model: nn.Module, candidates: Sequence[Candidate]) -> Lis
         return groups
     # numbered layers of one kind (a neck's convs), where no numbered child holds layers
     groups = grouped(True) or grouped(False)
+    if not groups:  # no numbered layers at all (ICNeck): the model's own parts
+        top = [c.path for c in candidates if '.' not in c.path]
+        return [Placement('top-level parts', pattern_for(top, names), top)] if top else []
     def inside(inner, outer):  # every member of one group lies in a member of the other
         return all(any(p.startswith(q + '.') for q in outer) for p in inner)
     # a part of each block (its FFN) is not a block: one per block, nested in the blocks
