@@ -2,6 +2,14 @@
 
     python tools/show_plugins.py CONFIG [CONFIG ...] [--shape H W] [--cfg-options k=v ...]
                                  [--json OUT.json] [--csv OUT.csv] [--md OUT.md]
+    python tools/show_plugins.py CONFIG --candidates [--part backbone] [--json OUT.json]
+
+``--candidates``: where plugins *can* go, for any config (with or without ``WithPlugins``):
+every path of the part (default: the backbone) whose output is a feature map or a token
+sequence with a grid found by the dry run, with its layout, channels, feature shape at the
+first probe size and, for tokens, where H x W comes from; then ``after=`` patterns for the
+usual placements (every block, every block of stages 2-S, per stage, last block of each stage,
+stage outputs), each with the channels it gets.
 
 For every model part built by ``attnplug.WithPlugins`` (backbone, neck or head), it prints the
 paths the ``after=`` patterns matched, the layout and channels found there, the feature each
@@ -42,6 +50,10 @@ def parse_args(argv=None):
     p.add_argument('--json', help='write every site of every config to this JSON file')
     p.add_argument('--csv', help='write one row per config to this CSV file')
     p.add_argument('--md', help='write the summary and the sites as markdown to this file')
+    p.add_argument('--candidates', action='store_true',
+                   help='list the paths plugins can follow and suggest after= patterns')
+    p.add_argument('--part', default='backbone',
+                   help='with --candidates: the model part to list (default: backbone)')
     p.add_argument('--from-json', action='store_true',
                    help='CONFIG is a JSON written by --json: re-render --md/--csv from it '
                    'without building anything (its date, device and command are kept)')
@@ -120,6 +132,49 @@ def analyse(config: str, shape=None, cfg_options: Optional[dict] = None) -> Dict
             plugin_flops=sum(s['flops'] or 0 for s in sites), part_flops=part_flops,
             uncalled=[s['path'] for s in sites if s['feature'] is None]))
     return result
+
+
+def candidates(config: str, part: str = 'backbone',
+               cfg_options: Optional[dict] = None) -> Dict[str, Any]:
+    """Every path of ``config``'s ``part`` a plugin can follow, and suggested placements.
+    Returns a JSON-ready dict."""
+    from attnplug.analysis.build import build_model, load_config
+    from attnplug.models.with_plugins import find_candidates, suggest_placements
+
+    cfg = load_config(config, cfg_options)
+    model = build_model(cfg, drop_auxiliary=True)
+    module = model
+    for name in part.split('.'):
+        if not hasattr(module, name):
+            raise SystemExit(f'show_plugins: {config}: the model has no part {part!r} '
+                             f'(its parts: {", ".join(n for n, _ in model.named_children())})')
+        module = getattr(module, name)
+    found, sizes = find_candidates(module)
+    by_path = {c.path: c for c in found}
+    rows = [dict(path=c.path, type=c.type, layout=c.layout, channels=c.channels, index=c.index,
+                 shape=list(c.shape), grid=c.grid()) for c in found]
+    placements = [dict(name=p.name, after=p.after, sites=len(p.paths),
+                       channels=[by_path[q].channels for q in p.paths],
+                       layouts=sorted({by_path[q].layout for q in p.paths}))
+                  for p in suggest_placements(module, found)]
+    return dict(config=config, part=part, type=type(module).__name__,
+                probe_sizes=[list(s) for s in sizes], candidates=rows, placements=placements)
+
+
+def print_candidates(r: dict) -> None:
+    line = '=' * 78
+    print(f"{line}\nConfig: {r['config']}\n{r['part']} = {r['type']}: {len(r['candidates'])} "
+          f"candidate paths (dry run at {', '.join('x'.join(map(str, s)) for s in r['probe_sizes'])})")
+    print(f"  {'path':40s} {'type':24s} {'layout':6s} {'C':>5s}  feature / grid")
+    for c in r['candidates']:
+        path = c['path'] + ('' if c['index'] is None else f"[{c['index']}]")
+        print(f"  {path:40s} {c['type'][:24]:24s} {c['layout']:6s} {c['channels']:5d}  "
+              f"{tuple(c['shape'])} {c['grid']}")
+    print('\nSuggested placements (after=...):')
+    for p in r['placements']:
+        print(f"  {p['name']:34s} after={p['after']!r}\n  {'':34s} {p['sites']} site(s), "
+              f"{'/'.join(p['layouts'])}, C = {p['channels']}")
+    print(line)
 
 
 def _g(n) -> str:
@@ -205,6 +260,19 @@ def write_md(path: str, results: List[dict], header: List[str]) -> None:
 def main(argv=None):
     args = parse_args(argv)
     started = datetime.datetime.now(datetime.timezone.utc)
+    if args.candidates:
+        results = []
+        for config in args.configs:
+            r = candidates(config, args.part, args.cfg_options)
+            print_candidates(r)
+            results.append(r)
+        if args.json:
+            header = [f"date: {started.strftime('%Y-%m-%d %H:%M UTC')}",
+                      f'device: {device_name()}', 'command: `python tools/show_plugins.py ' +
+                      ' '.join(argv if argv is not None else sys.argv[1:]) + '`']
+            with open(args.json, 'w') as f:
+                json.dump(dict(header=header, results=results), f, indent=1)
+        return results
     if args.from_json:
         with open(args.configs[0]) as f:
             saved = json.load(f)

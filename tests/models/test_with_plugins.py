@@ -332,11 +332,49 @@ def test_error_container_never_called():
         _build('MiT', [dict(cfg=dict(type='attnplug.CBAM'), after='layers.1.1')])
 
 
-def test_error_tokens_without_hw():
-    # An MiT FFN's last conv... its attention's out projection gives tokens but receives no
-    # hw_shape: never guess a square.
-    with pytest.raises(ValueError, match='never guesses a square'):
-        _build('MiT', [dict(cfg=dict(type='attnplug.CBAM'), after='layers.1.1.0.norm1')])
+def test_grid_from_the_enclosing_call():
+    """MiT's norm1 is called as norm1(x): no H x W in its own call. The block enclosing it is
+    called as block(x, hw_shape), so the grid comes from there."""
+    wrapped = _build('MiT', [dict(cfg=dict(type='attnplug.CBAM'), after='layers.1.1.0.norm1')])
+    site, = plugin_sites(wrapped)
+    assert (site.layout, site.channels, site.prefix) == ('NLC', 16, 0)
+    assert site.hw_source == ('call', 'layers.1.1.0', 'arg', 1)
+    x = _image('MiT')
+    plain = _plain('MiT')
+    plain.load_state_dict(wrapped.state_dict(), strict=False)
+    randomise(getattr(wrapped, PLUGINS_ATTR), seed=1)
+    seen = {}
+    plain.layers[1][1][0].norm1.register_forward_hook(lambda m, a, o: seen.update(x=o))
+    plain.layers[1][1][0].register_forward_hook(
+        lambda m, a, o: seen.update(hw=a[1]))
+    _outputs(plain, x)
+    got = {}
+    wrapped.layers[1][1][0].norm1.register_forward_hook(lambda m, a, o: got.update(y=o))
+    _outputs(wrapped, x)
+    (h, w), tokens = seen['hw'], seen['x']
+    expected = site.cbam(tokens.transpose(1, 2).reshape(1, 16, h, w)).flatten(2).transpose(1, 2)
+    assert torch.allclose(got['y'], expected, atol=1e-6)
+
+
+def test_error_tokens_without_any_grid():
+    """Tokens made without any module that sees the grid (unfold + Linear): every place the
+    grid was looked for is named, and nothing is guessed."""
+    class Unfolded(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Linear(48, 8)
+            self.mix = nn.Linear(8, 8)
+
+        def forward(self, x):
+            tokens = torch.nn.functional.unfold(x, 4, stride=4).transpose(1, 2)
+            return self.mix(self.embed(tokens))
+    with pytest.raises(ValueError) as info:
+        WithPlugins(wraps=Unfolded, plugins=[dict(cfg=dict(type='attnplug.CBAM'), after='mix')])
+    msg = str(info.value)
+    assert 'never guesses a square' in msg and "after='mix'" in msg
+    for looked_for in ('its own call and output', "the calls enclosing it ('')",
+                       'a patch embedding returning (x, hw_shape)', 'flattened from'):
+        assert looked_for in msg
 
 
 def test_error_wrong_layout_given():

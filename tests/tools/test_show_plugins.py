@@ -72,3 +72,53 @@ def test_config_without_with_plugins_is_refused():
     with pytest.raises(SystemExit, match='builds no part with attnplug.WithPlugins'):
         tool.main([str(ROOT / 'configs/segformer/segformer_mit-w16_1xb4-300iter_cityscapes-'
                        'bundled-128x256.py')])
+
+
+BASE_SEG = ROOT / 'configs/segformer/segformer_mit-w16_1xb4-300iter_cityscapes-bundled-128x256.py'
+
+
+def test_candidates_token_model(capsys):
+    """--candidates on a plain SegFormer (MiT, token blocks): every block is listed with its
+    grid source, and the suggested 'every block of stages 2-4' is the placement of the
+    project's CBAM config, which WithPlugins builds with the same paths and channels."""
+    from attnplug.models.with_plugins import WithPlugins, plugin_sites
+    tool = _tool()
+    (r, ) = tool.main([str(BASE_SEG), '--candidates'])
+    printed = capsys.readouterr().out
+    assert r['type'] == 'MixVisionTransformer'
+    cands = {c['path']: c for c in r['candidates']}
+    block = cands['layers.1.1.0']
+    assert (block['layout'], block['channels']) == ('NLC', 32)
+    assert block['grid'] == "H x W from arg 1"
+    assert cands['layers.1.1.0.norm1']['grid'] == "H x W from arg 1 of the call of 'layers.1.1.0'"
+    assert 'layers.1.1' not in cands  # a ModuleList is never called
+    places = {p['name']: p for p in r['placements']}
+    later = places['every block of stages 2-4']
+    assert later['after'] == 'layers.[1-3].1.[0-1]' and later['sites'] == 6
+    assert later['channels'] == [32, 32, 80, 80, 128, 128]
+    assert "after='layers.[1-3].1.[0-1]'" in printed
+    from mmengine.config import Config
+    backbone = dict(Config.fromfile(str(BASE_SEG)).model.backbone)
+    backbone.pop('type')
+    backbone.pop('init_cfg', None)
+    wrapped = WithPlugins(wraps='mmseg.MixVisionTransformer', **backbone,
+                          plugins=[dict(cfg=dict(type='attnplug.CBAM'), after=later['after'])])
+    assert [(s.path, s.channels) for s in plugin_sites(wrapped)] == [
+        (p, cands[p]['channels']) for p in ['layers.1.1.0', 'layers.1.1.1', 'layers.2.1.0',
+                                            'layers.2.1.1', 'layers.3.1.0', 'layers.3.1.1']]
+
+
+def test_candidates_conv_model(tmp_path):
+    """--candidates on RTMDet's CSPNeXt (NCHW): the stage outputs and the blocks."""
+    tool = _tool()
+    js = tmp_path / 'c.json'
+    (r, ) = tool.main([str(DET), '--candidates', '--json', str(js)])
+    assert r['type'] == 'CSPNeXt'
+    places = {p['name']: p for p in r['placements']}
+    stages = places['stage outputs']
+    assert stages['after'] == 'stage[1-4]' and stages['layouts'] == ['NCHW']
+    assert stages['channels'] == [16, 32, 64, 128]
+    assert places['every block']['sites'] >= 4
+    cands = {c['path']: c for c in r['candidates']}
+    assert cands['stage2']['shape'][1:] == [32, 8, 12]  # 64x96 probe, stride 8
+    assert json.loads(js.read_text())['results'][0]['placements'] == r['placements']
