@@ -303,6 +303,12 @@ def _provenance(subject: Subject) -> Cell:
     stem = Path(subject.source).stem
     records = sorted((ROOT / 'tests' / 'golden' / 'authors').glob(f'{stem}*.pt'))
     records = [r for r in records if r.stem == stem or r.stem.startswith(stem + '-')]
+    # and every record the faithfulness tool compared with this module, whatever its file name
+    faithfulness = ROOT / 'docs' / 'faithfulness.json'
+    if faithfulness.exists():
+        rows = json.loads(faithfulness.read_text()).get('rows', [])
+        records = sorted(set(records) | {ROOT / row['record'] for row in rows
+                                         if subject.name in row.get('modules', ())})
     if records:
         parts = []
         for path in records:
