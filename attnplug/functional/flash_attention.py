@@ -378,6 +378,8 @@ def blocked_attention(q: torch.Tensor,
 def cpu_has_bf16_gemm() -> bool:
     """True when this CPU has a native bf16 dot product (AVX512-BF16 or AMX), so that
     torch's bf16 GEMM is fast; on an AVX2 CPU it is emulated and far slower than fp32."""
-    cpu = getattr(torch._C, '_cpu', None)
-    checks = ('_is_avx512_bf16_supported', '_is_amx_tile_supported')
-    return bool(cpu is not None and any(getattr(cpu, c, lambda: False)() for c in checks))
+    capabilities = getattr(torch.cpu, 'get_capabilities', None)  # public; absent in old torch
+    if capabilities is None:
+        return False
+    flags = capabilities()
+    return bool(flags.get('avx512_bf16') or flags.get('amx_bf16'))

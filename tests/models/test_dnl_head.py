@@ -13,7 +13,7 @@ from attnplug.models.decode_heads import DNLHead
 from attnplug.models.decode_heads.dnl_head import DisentangledNonLocal2d
 from attnplug.testing import largest_tensor, randomise
 
-attention_module = importlib.import_module('attnplug.functional.bounded_attention')
+flash_module = importlib.import_module('attnplug.functional.flash_attention')
 IN, CH, CLS = 8, 16, 5
 KWARGS = dict(in_channels=IN, channels=CH, num_classes=CLS, norm_cfg=dict(type='BN'))
 MODES = ['embedded_gaussian', 'dot_product', 'gaussian', 'concatenation']
@@ -151,8 +151,8 @@ def test_concatenation_ties_and_signs():
 def test_block_size_reaches_the_attention(monkeypatch):
     """Gaussian mode (key width C, value width C/2): query blocks of ``block_size`` rows."""
     blocks = []
-    block = attention_module._block
-    monkeypatch.setattr(attention_module, '_block',
+    block = flash_module._forward_block
+    monkeypatch.setattr(flash_module, '_forward_block',
                         lambda qb, *a, **k: blocks.append(qb.shape[-2]) or block(qb, *a, **k))
     ref, ours = _pair(mode='gaussian', block_size=64)
     ref.eval(), ours.eval()
