@@ -100,7 +100,7 @@ def test_wrong_channels_message():
 
 
 def test_discovered_by_the_registry_channel_only():
-    from attnplug.analysis.attention_maps import supported_types
+    from attnplug.visualization.attention_maps import supported_types
     from attnplug.layers.base import has_attention_maps, registered_layers
     from attnplug.registry import MODELS
 
@@ -113,7 +113,7 @@ def test_discovered_by_the_registry_channel_only():
 
 def test_in_the_module_benchmark():
     """tools/benchmark_modules.py lists and runs it, with no edit of the tool."""
-    from attnplug.analysis import module_benchmark
+    from benchmarks import module_benchmark
     (impl, ) = [i for i in module_benchmark.implementations() if i.family == 'GatedChannelTransformation']
     r = module_benchmark.run_case(impl, C, '9x11', 'fwd+bwd', 'fp32', 'cpu', 1, 1, 1, 1.0, 1.0,
                                   min_time_s=0)

@@ -109,7 +109,7 @@ def test_attention_maps_rebuild_the_forward():
 def test_discovered_by_the_registry_and_the_visualiser():
     import torch.nn as nn
 
-    from attnplug.analysis.attention_maps import AttentionRecorder, supported_types
+    from attnplug.visualization.attention_maps import AttentionRecorder, supported_types
     from attnplug.layers.base import registered_layers
     from attnplug.registry import MODELS
 
@@ -124,7 +124,7 @@ def test_discovered_by_the_registry_and_the_visualiser():
 
 def test_in_the_module_benchmark():
     """tools/benchmark_modules.py lists and runs it, with no edit of the tool."""
-    from attnplug.analysis import module_benchmark
+    from benchmarks import module_benchmark
     (impl, ) = [i for i in module_benchmark.implementations() if i.family == 'TripletAttention']
     r = module_benchmark.run_case(impl, C, '9x11', 'fwd+bwd', 'fp32', 'cpu', 1, 1, 1, 1.0, 1.0,
                                   min_time_s=0)
