@@ -41,12 +41,19 @@ def test_compare_cases_and_report(tool, tmp_path):
     rows = tool.summarise(tiny, results)
     ours = [r for r in rows if r['impl'] == 'attnplug']
     assert len(ours) == 2 and all(r['speed_vs_ref'] > 0 for r in ours)
+    # the same input through mmseg's PAM beside attnplug's: output (and input grad) agree,
+    # and the backend that 'auto' took is recorded
+    train = next(r for r in ours if r['suite'] == 'pam-train')
+    assert train['parity_out'] < 1e-5 and train['parity_grad'] < 1e-5, train
+    assert train['backend'] == 'blocked' and 'parity_grad' not in (
+        next(r for r in ours if r['suite'] == 'pam-infer'))
     infer = next(r for r in ours if r['suite'] == 'pam-infer')
     assert 0 < infer['roofline_fraction']
     header = dict(date='today', device='cpu', command='x', device_kind='cpu', dtype='fp32')
     tool._reporting().write_csv(args.out + '.csv', rows, tool.CSV_FIELDS, header)
     text = '\n'.join(tool.render_markdown(args.out + '.csv'))
     assert 'PAM fwd+bwd: speed' in text and 'measured at B x HxW = 2x5x7' in text
+    assert 'backend blocked; vs ref fp32: out ' in text
 
 
 def test_cuda_arguments_are_accepted(tool):

@@ -1,9 +1,13 @@
 """Time attnplug's attention against OpenMMLab's on this machine (not a test).
 
-Every case runs in a fresh subprocess (one at a time); its peak memory is the growth of the
-peak resident set (CPU, glibc told to ``mmap`` every block over 64 KiB so that freed tensors
-leave it) or of ``torch.cuda.max_memory_allocated`` (CUDA) over the state just before the
-calls (:class:`attnplug.analysis.profiling.PeakMemoryProbe`).
+On the CPU every case runs in a fresh subprocess (one at a time); its peak memory is the
+growth of the peak resident set (glibc told to ``mmap`` every block over 64 KiB so that freed
+tensors leave it). On CUDA the cases run one after the other in one process and the peak is
+the growth of ``torch.cuda.max_memory_allocated`` over the state just before the calls
+(:class:`attnplug.analysis.profiling.PeakMemoryProbe`); ``--fresh-process`` gives each its own
+process there too. Next to the timings, attnplug's rows record the backend that
+``backend='auto'`` took and how far the output (and input gradient) is from the reference
+module's computed in fp32.
 
     python tools/benchmark_attention.py --compare                 # PAM, NL, heads vs mmseg/mmcv
     python tools/benchmark_attention.py --compare --quick         # smaller sizes, minutes
@@ -168,8 +172,6 @@ class _Identity:  # a torch module built lazily (torch is imported in the child 
 
 def run_compare_case(case):
     import torch
-
-    from attnplug.analysis.profiling import PeakMemoryProbe
     device = torch.device(case['device'])
     cuda = device.type == 'cuda'
     if case['suite'] == 'gemm':
@@ -201,6 +203,18 @@ def run_compare_case(case):
         module.zero_grad(set_to_none=True)
         return loss.detach()
 
+    backends, restore = _spy_backends() if case['impl'] == 'attnplug' else (set(), None)
+    try:
+        return _timed(case, module, x, step, train, heads, amp, backends, cuda)
+    finally:
+        if restore:
+            restore()
+
+
+def _timed(case, module, x, step, train, heads, amp, backends, cuda):
+    import torch
+
+    from attnplug.analysis.profiling import PeakMemoryProbe
     probe = PeakMemoryProbe(case['device'])
     times, cpu_times, peaks = [], [], []
     for i in range(case['warmup'] + case['repeats']):
@@ -215,8 +229,58 @@ def run_compare_case(case):
             times.append(dt)
             cpu_times.append(cpu)
         del out
-    return dict(times=times, cpu_times=cpu_times, peak_mib=max(peaks), mem_method=probe.method,
-                threads=torch.get_num_threads())
+    res = dict(times=times, cpu_times=cpu_times, peak_mib=max(peaks), mem_method=probe.method,
+               threads=torch.get_num_threads(), backends=sorted(backends))
+    if case['impl'] == 'attnplug' and not heads:  # after the timing: the reference beside it
+        res.update(_parity(case, module, x, train, amp))
+    return res
+
+
+def _spy_backends():
+    """The set that collects every backend ``attention(..., backend='auto')`` picks, and the
+    function that puts the rule back."""
+    from attnplug.functional import bounded_attention as ba
+    seen, pick = set(), ba.select_backend
+
+    def spy(*args, **kwargs):
+        name = pick(*args, **kwargs)
+        seen.add(name)
+        return name
+
+    def restore():
+        ba.select_backend = pick
+    ba.select_backend = spy
+    return seen, restore
+
+
+def _parity(case, ours, x, train, amp):
+    """attnplug's output (and input gradient, training) against the reference module's
+    computed in fp32 on the same input and weights, as max |difference| / max |reference|;
+    under autocast also the reference's own autocast run against its fp32 run (``ref_*``), the
+    rounding that mixed precision costs the reference itself."""
+    import torch
+    family = case['suite'].split('-')[0]
+    ref = build_module(dict(case, impl=REFERENCE[family])).to(x.device).train(train)
+
+    def run(m, autocast):
+        xi = x.detach().clone().requires_grad_(train)
+        ctx = torch.autocast(x.device.type, dtype=_dtype(case['dtype'])) if autocast else _null()
+        with (torch.enable_grad() if train else torch.inference_mode()), ctx:
+            y = m(xi)
+        if train:
+            y.float().square().mean().backward()
+        return y.detach().float(), xi.grad.float() if train else None
+
+    def rel(a, b):
+        return float((a - b).abs().max() / b.abs().max().clamp_min(1e-30))
+    exact = run(ref, False)
+    res = {}
+    for prefix, m in (('', ours), ('ref_', ref)) if amp else (('', ours), ):
+        got = run(m, amp)
+        res[prefix + 'parity_out'] = rel(got[0], exact[0])
+        if train:
+            res[prefix + 'parity_grad'] = rel(got[1], exact[1])
+    return res
 
 
 class _null:
@@ -311,6 +375,25 @@ def launch(case):
     return json.loads(lines[-1])
 
 
+PARITY_FIELDS = ('parity_out', 'parity_grad', 'ref_parity_out', 'ref_parity_grad')
+
+
+def run_in_process(case):
+    """One case in this process (CUDA: ``max_memory_allocated`` is reset per call, and the
+    previous case's tensors are freed and the cache emptied first, so the peaks are the
+    case's own)."""
+    import gc
+
+    import torch
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    try:
+        return run_compare_case(dict(case))
+    except Exception as e:  # noqa: BLE001 -- a failed case is a row of the report
+        return dict(error=f'{type(e).__name__}: {e}'[:300])
+
+
 def _key(case):
     return case['suite'], case.get('head', ''), case['impl']
 
@@ -334,6 +417,11 @@ def summarise(cases, results):
             row['cpu_s'] = statistics.median(res['cpu_times'])
         if case['suite'] == 'gemm':
             row['gflops'] = max(res['gflops'])
+        for field in PARITY_FIELDS:
+            if res.get(field) is not None:
+                row[field] = res[field]
+        if res.get('backends'):
+            row['backend'] = ' '.join(res['backends'])
         rows.append(row)
     gemm = {r['dtype']: r.get('gflops') for r in rows if r['suite'] == 'gemm'}
     for row, case in zip(rows, cases):
@@ -368,7 +456,8 @@ def summarise(cases, results):
 
 CSV_FIELDS = ['suite', 'head', 'impl', 'size', 'batch', 'dtype', 'wall_s', 'cpu_s', 'peak_mib',
               'speed_vs_ref', 'cpu_speed_vs_ref', 'mem_vs_ref', 'attention_mib',
-              'attention_mem_vs_ref', 'roofline_s', 'roofline_fraction', 'gflops', 'times_s',
+              'attention_mem_vs_ref', 'roofline_s', 'roofline_fraction', 'gflops', 'backend',
+              'parity_out', 'parity_grad', 'ref_parity_out', 'ref_parity_grad', 'times_s',
               'mem_method', 'threads', 'error']
 
 #: The goals of the issue that asked for this benchmark (issue 26), checked on every run.
@@ -409,10 +498,19 @@ def render_markdown(csv_path):
             table.append([r['suite'], '', r['impl'], '', _f(r['wall_s'], '.3f'), '', '', '',
                           '', '', '', f'{float(r["gflops"]):.0f} GFLOP/s'])
             continue
-        note = ''
+        notes = []
         if r.get('roofline_fraction'):
-            note = (f'roofline {float(r["roofline_s"]):.2f} s: '
-                    f'{100 * float(r["roofline_fraction"]):.0f}%')
+            notes.append(f'roofline {float(r["roofline_s"]):.2f} s: '
+                         f'{100 * float(r["roofline_fraction"]):.0f}%')
+        if r.get('backend'):
+            notes.append(f'backend {r["backend"]}')
+        if r.get('parity_out'):
+            notes.append('vs ref fp32: out ' + _f(r['parity_out'], '.1e') + (
+                ', grad ' + _f(r['parity_grad'], '.1e') if r.get('parity_grad') else ''))
+        if r.get('ref_parity_out'):
+            notes.append('ref itself: out ' + _f(r['ref_parity_out'], '.1e') + (
+                ', grad ' + _f(r['ref_parity_grad'], '.1e') if r.get('ref_parity_grad') else ''))
+        note = '; '.join(notes)
         table.append([r['suite'], r['head'], r['impl'], f'{r["batch"]}x{r["size"]}',
                       _f(r['wall_s'], '.3f'), _f(r.get('cpu_s'), '.3f'),
                       _f(r.get('speed_vs_ref'), '.2f'), _f(r['peak_mib'], '.0f'),
@@ -423,7 +521,10 @@ def render_markdown(csv_path):
          'peak (MiB)', 'mem vs ref', 'attention (MiB)', 'attention mem vs ref', 'note'],
         table, 'lllrrrrrrrrl')
     lines += ['', 'Speed ratios are reference time / attnplug time (wall clock, medians); '
-              'memory ratios attnplug / reference. "attention (MiB)" is the head\'s peak minus '
+              'memory ratios attnplug / reference. "vs ref fp32" is attnplug\'s output (and input '
+              'gradient) against the reference module\'s in fp32 on the same input and '
+              'weights, as max |difference| / max |reference|; under autocast "ref itself" is '
+              'the same measure for the reference\'s own autocast run. "attention (MiB)" is the head\'s peak minus '
               'the peak of the same head with its attention block replaced by an identity '
               '(`stub`).', '', '## Goals (issue 26)', '']
     for suite, head, field, op, bound, text in GOALS:
@@ -452,7 +553,7 @@ def compare(args, argv):
         for case in cases:
             print(f'[round {rnd + 1}/{args.rounds}] {_key(case)} ...', file=sys.stderr,
                   flush=True)
-            res = launch(case)
+            res = launch(case) if args.fresh_process else run_in_process(case)
             print(f'  -> {res}', file=sys.stderr, flush=True)
             acc = results.setdefault(_key(case), dict(times=[], cpu_times=[], peaks=[],
                                                       gflops=[]))
@@ -464,6 +565,10 @@ def compare(args, argv):
             acc['peaks'].append(res['peak_mib'])
             if 'gflops' in res:
                 acc['gflops'].append(res['gflops'])
+            acc['backends'] = sorted(set(acc.get('backends', [])) | set(res.get('backends', [])))
+            for field in PARITY_FIELDS:  # the worst over the rounds
+                if res.get(field) is not None:
+                    acc[field] = max(acc.get(field, 0.0), res[field])
             acc['mem_method'], acc['threads'] = res['mem_method'], res['threads']
     rows = summarise(cases, results)
     header = reporting.run_header(
@@ -471,7 +576,9 @@ def compare(args, argv):
         device_kind=args.device.split(':')[0], dtype=args.dtype,
         load_average_start_end=f'{load0} / {" ".join(f"{v:.1f}" for v in os.getloadavg())}',
         timing=(f'median of {args.repeats} timed call(s) after {args.warmup} warm-up(s) per '
-                f'round, {args.rounds} round(s), each case in a fresh process; wall clock'
+                f'round, {args.rounds} round(s), each case in '
+                + ('a fresh process' if args.fresh_process else 'one process, one after the other')
+                + '; wall clock'
                 + (' (synchronised)' if args.device.startswith('cuda') else
                    ', CPU time of the process beside it')),
         memory='peak growth over the state after setup (max over calls)',
@@ -501,11 +608,17 @@ def parse_args(argv):
     p.add_argument('--warmup', type=int, default=1)
     p.add_argument('--rounds', type=int, default=1)
     p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--fresh-process', action=argparse.BooleanOptionalAction, default=None,
+                   help='each case in its own process (default on CPU, where the peak is the '
+                   'resident set; on CUDA one process serves, the peak being '
+                   'max_memory_allocated)')
     p.add_argument('--note', default='', help='a sentence for the report (e.g. the load)')
     p.add_argument('--out', default=None)
     p.add_argument('--case', help=argparse.SUPPRESS)
     p.add_argument('--compare-case', help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.fresh_process is None:
+        args.fresh_process = not args.device.startswith('cuda')
     if args.out is None:
         tag = args.device.split(':')[0] + ('' if args.dtype == 'fp32' else f'_{args.dtype}')
         args.out = osp.join(ROOT, 'docs', 'benchmarks',

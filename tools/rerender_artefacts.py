@@ -13,8 +13,8 @@ Each artefact is rendered by the code that wrote it, from what the repository ke
   the run rows under ``docs/benchmarks/runs/`` with the committed header;
 * ``docs/benchmarks/benchmark_bundled_cost.{csv,md}``: ``tools/benchmark_cost.py`` over the same
   rows;
-* ``docs/benchmarks/heads_*.md``, ``modules_*.{csv,md,png}``, ``deploy_*.{csv,md}``: from their
-  own CSV or JSON;
+* ``docs/benchmarks/heads_*.md``, ``attention_*.md``, ``modules_*.{csv,md,png}``,
+  ``deploy_*.{csv,md}``: from their own CSV or JSON;
 * the generated blocks of the docs (``tools/render_docs.py``).
 
 What this cannot rebuild without measuring again: the costs in the leaderboards (params, FLOPs,
@@ -135,6 +135,15 @@ def _reports(tmp):
         out = osp.join(tmp, osp.basename(json_path)[:-5])
         deploy.render(json_path, out)
         pairs += [(json_path[:-5] + ext, out + ext) for ext in ('.csv', '.md')]
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'benchmark_attention', osp.join(ROOT, 'tools', 'benchmark_attention.py'))
+    attention = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(attention)
+    for csv_path in sorted(glob.glob(osp.join(ROOT, 'docs/benchmarks/attention_*.csv'))):
+        out = osp.join(tmp, osp.basename(csv_path)[:-4] + '.md')
+        reporting.write_text(out, attention.render_markdown(csv_path))
+        pairs.append((csv_path[:-4] + '.md', out))
     return pairs
 
 
