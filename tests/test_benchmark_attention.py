@@ -73,3 +73,20 @@ def test_committed_reports_are_rendered_from_their_csv(tool):
         with open(csv_path[:-4] + '.md') as f:
             assert f.read() == '\n'.join(tool.render_markdown(csv_path)).rstrip('\n') + '\n', \
                 csv_path
+
+
+@pytest.mark.parametrize('dtype', ['bf16', 'fp32'])
+def test_cut_short_cuda_run_renders_from_its_log(tool, tmp_path, dtype):
+    """The committed partial CUDA reports are what their run's logs render to (rows parsed
+    from the tool's progress lines; the sizes of each case from build_cases)."""
+    run = osp.join(ROOT, 'docs', 'benchmarks', 'runs', 'attention_cuda_2026-12-06')
+    tag = 'cuda' + ('' if dtype == 'fp32' else '_bf16')
+    committed = osp.join(ROOT, 'docs', 'benchmarks', f'attention_{tag}_partial')
+    out = tool.from_log(run, dtype, out=str(tmp_path / 'RENDERED'))
+    for ext in ('.csv', '.md'):
+        with open(out + ext) as f, open(committed + ext) as g:
+            mine = f.read().replace(osp.basename(out), osp.basename(committed))
+            assert mine == g.read(), ext
+    rows, _ = tool._reporting().read_csv(out + '.csv')
+    pam = next(r for r in rows if r['suite'] == 'pam-train' and r['impl'] == 'attnplug')
+    assert pam['backend'] == 'sdpa' and float(pam['mem_vs_ref']) < 0.25

@@ -14,6 +14,7 @@ module's computed in fp32.
     python tools/benchmark_attention.py --compare --device cuda --dtype bf16
     python tools/benchmark_attention.py                           # the backends' kernel table
     python tools/benchmark_attention.py --grad                    # the same, forward + backward
+    python tools/benchmark_attention.py --grad --device cuda --dtype bf16   # on a GPU
 
 ``--compare`` runs these suites (``--suites`` picks some), each implementation side by side
 in one run, in rounds (``--rounds``) so that a drifting load on a shared machine reaches all of
@@ -68,14 +69,15 @@ def _reporting():
 
 
 # ---------------------------------------------------------------- kernel table (one case)
-def run_kernel_case(n, dk, dv, method, grad=False, ckpt=True, budget=256 * MIB, repeat=3):
+def run_kernel_case(n, dk, dv, method, grad=False, ckpt=True, budget=256 * MIB, repeat=3,
+                    device='cpu', dtype='fp32'):
     import torch
     import torch.nn.functional as F
 
     from attnplug.analysis.profiling import PeakMemoryProbe
     from attnplug.functional.bounded_attention import attention
     torch.manual_seed(0)
-    q, k, v = torch.randn(1, 1, n, dk), torch.randn(1, 1, n, dk), torch.randn(1, 1, n, dv)
+    q, k, v = (torch.randn(1, 1, n, d).to(device, _dtype(dtype)) for d in (dk, dk, dv))
     if grad:
         for t in (q, k, v):
             t.requires_grad_()
@@ -98,20 +100,23 @@ def run_kernel_case(n, dk, dv, method, grad=False, ckpt=True, budget=256 * MIB, 
             return attention(q, k, v, memory_budget=budget, checkpoint_blocks=ckpt)
         raise ValueError(method)
 
-    probe = PeakMemoryProbe('cpu')
+    probe = PeakMemoryProbe(device)
     times, peaks = [], []
-    for _ in range(repeat):
+    for _ in range(repeat + (device != 'cpu')):  # one warm-up on a GPU
         probe.begin()
         t0 = time.perf_counter()
         if grad:
-            call().square().sum().backward()
+            call().float().square().sum().backward()
         else:
             with torch.no_grad():
                 call()
+        if device != 'cpu':
+            torch.cuda.synchronize()
         times.append(time.perf_counter() - t0)
         peaks.append(probe.end())
     return dict(n=n, dv=dv, method=method, grad=grad, ckpt=ckpt, budget_mib=budget // MIB,
-                seconds=round(min(times), 3), peak_mib=round(max(peaks)), mem_method=probe.method)
+                device=device, dtype=dtype, seconds=float(f'{min(times):.4g}'),
+                peak_mib=round(max(peaks)), mem_method=probe.method)
 
 
 # ---------------------------------------------------------------- comparison (one case)
@@ -432,7 +437,7 @@ def summarise(cases, results):
                     and r['impl'] == REFERENCE[family] and not r.get('error')), None)
         stub = next((r for r in rows if r['suite'] == row['suite'] and r['head'] == row['head']
                      and r['impl'] == 'stub' and not r.get('error')), None)
-        if ref is not None and row is not ref:
+        if ref is not None and row['impl'] == 'attnplug':
             row['speed_vs_ref'] = ref['wall_s'] / row['wall_s']
             if row.get('cpu_s') and ref.get('cpu_s'):
                 row['cpu_speed_vs_ref'] = ref['cpu_s'] / row['cpu_s']
@@ -440,7 +445,7 @@ def summarise(cases, results):
                 row['mem_vs_ref'] = row['peak_mib'] / ref['peak_mib']
         if stub is not None and row['impl'] != 'stub':
             row['attention_mib'] = row['peak_mib'] - stub['peak_mib']
-            if ref is not None and row is not ref:
+            if ref is not None and row['impl'] == 'attnplug':
                 share_ref = ref['peak_mib'] - stub['peak_mib']
                 if share_ref > 0:
                     row['attention_mem_vs_ref'] = row['attention_mib'] / share_ref
@@ -495,12 +500,12 @@ def render_markdown(csv_path):
                           '', r['error']])
             continue
         if r['suite'] == 'gemm':
-            table.append([r['suite'], '', r['impl'], '', _f(r['wall_s'], '.3f'), '', '', '',
+            table.append([r['suite'], '', r['impl'], '', _f(r['wall_s'], '.4g'), '', '', '',
                           '', '', '', f'{float(r["gflops"]):.0f} GFLOP/s'])
             continue
         notes = []
         if r.get('roofline_fraction'):
-            notes.append(f'roofline {float(r["roofline_s"]):.2f} s: '
+            notes.append(f'roofline {float(r["roofline_s"]):.3g} s: '
                          f'{100 * float(r["roofline_fraction"]):.0f}%')
         if r.get('backend'):
             notes.append(f'backend {r["backend"]}')
@@ -512,7 +517,7 @@ def render_markdown(csv_path):
                 ', grad ' + _f(r['ref_parity_grad'], '.1e') if r.get('ref_parity_grad') else ''))
         note = '; '.join(notes)
         table.append([r['suite'], r['head'], r['impl'], f'{r["batch"]}x{r["size"]}',
-                      _f(r['wall_s'], '.3f'), _f(r.get('cpu_s'), '.3f'),
+                      _f(r['wall_s'], '.4g'), _f(r.get('cpu_s'), '.4g'),
                       _f(r.get('speed_vs_ref'), '.2f'), _f(r['peak_mib'], '.0f'),
                       _f(r.get('mem_vs_ref'), '.3f'), _f(r.get('attention_mib'), '.0f'),
                       _f(r.get('attention_mem_vs_ref'), '.3f'), note])
@@ -555,21 +560,7 @@ def compare(args, argv):
                   flush=True)
             res = launch(case) if args.fresh_process else run_in_process(case)
             print(f'  -> {res}', file=sys.stderr, flush=True)
-            acc = results.setdefault(_key(case), dict(times=[], cpu_times=[], peaks=[],
-                                                      gflops=[]))
-            if res.get('error'):
-                acc['error'] = res['error']
-                continue
-            acc['times'] += res['times']
-            acc['cpu_times'] += res['cpu_times']
-            acc['peaks'].append(res['peak_mib'])
-            if 'gflops' in res:
-                acc['gflops'].append(res['gflops'])
-            acc['backends'] = sorted(set(acc.get('backends', [])) | set(res.get('backends', [])))
-            for field in PARITY_FIELDS:  # the worst over the rounds
-                if res.get(field) is not None:
-                    acc[field] = max(acc.get(field, 0.0), res[field])
-            acc['mem_method'], acc['threads'] = res['mem_method'], res['threads']
+            _add_result(results, _key(case), res)
     rows = summarise(cases, results)
     header = reporting.run_header(
         reporting.command_line('tools/benchmark_attention.py', argv), args.device, started,
@@ -587,6 +578,77 @@ def compare(args, argv):
     reporting.write_csv(args.out + '.csv', rows, CSV_FIELDS, header)
     reporting.write_text(args.out + '.md', render_markdown(args.out + '.csv'))
     return rows
+
+
+def _add_result(results, key, res):
+    """Fold one case's result (a round) into ``results[key]``."""
+    acc = results.setdefault(key, dict(times=[], cpu_times=[], peaks=[], gflops=[]))
+    if res.get('error'):
+        acc['error'] = res['error']
+        return
+    acc['times'] += res['times']
+    acc['cpu_times'] += res['cpu_times']
+    acc['peaks'].append(res['peak_mib'])
+    if 'gflops' in res:
+        acc['gflops'].append(res['gflops'])
+    acc['backends'] = sorted(set(acc.get('backends', [])) | set(res.get('backends', [])))
+    for field in PARITY_FIELDS:  # the worst over the rounds
+        if res.get(field) is not None:
+            acc[field] = max(acc.get(field, 0.0), res[field])
+    acc['mem_method'], acc['threads'] = res['mem_method'], res['threads']
+
+
+def parse_log(path):
+    """The cases and per-case results of a ``--compare`` run from its progress log (stderr:
+    ``[round r/R] (suite, head, impl) ...`` then ``  -> {result}``), for a run that was cut
+    short before it wrote its CSV."""
+    import ast
+    cases, results, key = [], {}, None
+    with open(path) as f:
+        for line in f:
+            if line.startswith('[round '):
+                key = ast.literal_eval(line.split('] ', 1)[1].rstrip().rstrip('.').strip())
+            elif line.strip().startswith('-> {') and key is not None:
+                if key not in results:
+                    cases.append(dict(zip(('suite', 'head', 'impl'), key)))
+                _add_result(results, key, ast.literal_eval(line.strip()[3:]))
+    return cases, results
+
+
+def from_log(run_dir, dtype, out=None):
+    """Render ``<run_dir>/bench_<dtype>.log`` (a run of tools/device_cuda_attention.sh cut
+    short) with the device of ``env.txt`` and the facts of ``run.json`` beside it into
+    ``docs/benchmarks/attention_cuda[_<dtype>]_partial.{csv,md}``."""
+    reporting = _reporting()
+    with open(osp.join(run_dir, 'run.json')) as f:
+        run = json.load(f)
+    with open(osp.join(run_dir, 'env.txt')) as f:
+        env = [ln.strip() for ln in f if ln.strip()]
+    gpu = env[next(i for i, ln in enumerate(env) if ln.startswith('name,')) + 1]
+    py_torch = next(ln.split() for ln in env if ln[:2] == '3.' and len(ln.split()) == 3)
+    args = parse_args(['--compare', '--device', 'cuda', '--dtype', dtype])
+    args.suites, args.quick = list(SUITES), False
+    sizes = {(c['suite'], c.get('head', ''), c['impl']): c for c in build_cases(args)}
+    cases, results = parse_log(osp.join(run_dir, f'bench_{dtype}.log'))
+    cases = [dict(sizes[_key(c)], **c) for c in cases]
+    if run.get('parity_vs_autocast_reference') and dtype != 'fp32':
+        for res in results.values():  # measured against the autocast reference, not fp32
+            for k in PARITY_FIELDS:
+                res.pop(k, None)
+    rows = summarise(cases, results)
+    header = {
+        'date': run['date'], 'device': f'cuda: {gpu} (PyTorch {py_torch[1]}, CUDA {py_torch[2]})',
+        'versions': f'python {py_torch[0]}, torch {py_torch[1]}; ' + run['versions'],
+        'command': run['commands'][dtype], 'device_kind': 'cuda', 'dtype': dtype,
+        'timing': run['timing'], 'memory': 'peak growth over the state after setup (max over '
+        'calls)', 'rendered_from': f'{osp.relpath(run_dir, ROOT)}/bench_{dtype}.log by '
+        f'python tools/benchmark_attention.py --from-log {osp.relpath(run_dir, ROOT)} '
+        f'--dtype {dtype}', 'note': run['note']}
+    tag = 'cuda' + ('' if dtype == 'fp32' else f'_{dtype}')
+    out = out or osp.join(ROOT, 'docs', 'benchmarks', f'attention_{tag}_partial')
+    reporting.write_csv(out + '.csv', rows, CSV_FIELDS, header)
+    reporting.write_text(out + '.md', render_markdown(out + '.csv'))
+    return out
 
 
 def parse_args(argv):
@@ -614,6 +676,9 @@ def parse_args(argv):
                    'max_memory_allocated)')
     p.add_argument('--note', default='', help='a sentence for the report (e.g. the load)')
     p.add_argument('--out', default=None)
+    p.add_argument('--from-log', metavar='RUN_DIR',
+                   help='render a cut-short run of tools/device_cuda_attention.sh from its '
+                   'logs (with --dtype)')
     p.add_argument('--case', help=argparse.SUPPRESS)
     p.add_argument('--compare-case', help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -635,6 +700,11 @@ def main(argv=None):
     if a.compare_case:
         print(json.dumps(run_compare_case(json.loads(a.compare_case))), flush=True)
         return
+    if a.from_log:
+        out = from_log(a.from_log, a.dtype)
+        with open(out + '.md') as f:
+            print(f.read())
+        return
     if a.compare:
         compare(a, argv)
         with open(a.out + '.md') as f:
@@ -646,7 +716,7 @@ def main(argv=None):
         cases += [dict(n=n, dk=64, dv=64, method=m, grad=True) for n in (4096, 8192)
                   for m in ('naive', 'sdpa', 'chunked', 'blocked')]
         cases += [dict(n=8192, dk=64, dv=512, method=m, grad=True)
-                  for m in ('naive', 'sdpa', 'blocked')]
+                  for m in ('naive', 'sdpa', 'sdpa-split', 'blocked')]
     else:
         cases = []
         for n in (4096, 16384):
@@ -657,7 +727,13 @@ def main(argv=None):
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_='65536')
     env['PYTHONPATH'] = os.pathsep.join([ROOT, env.get('PYTHONPATH', '')])
     for c in cases:
-        c['repeat'] = a.repeat
+        c.update(repeat=a.repeat, device=a.device, dtype=a.dtype)
+        if not a.fresh_process:  # CUDA: one process (the peak is max_memory_allocated)
+            try:
+                print(json.dumps(run_kernel_case(**c)), flush=True)
+            except Exception as e:  # noqa: BLE001 -- a failed case is a line of the table
+                print(json.dumps(dict(c, error=f'{type(e).__name__}: {e}'[:300])), flush=True)
+            continue
         r = subprocess.run([sys.executable, osp.abspath(__file__), '--case', json.dumps(c)],
                            capture_output=True, text=True, env=env)
         print(r.stdout.strip() or r.stderr.strip()[-500:], flush=True)
