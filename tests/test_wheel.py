@@ -84,6 +84,11 @@ CHILD = textwrap.dedent('''
         result['moved'] = 'imported'
     except ImportError as e:
         result['moved'] = str(e)
+    try:
+        import attnplug.analysis.sweep  # noqa: F401  (the dotted form of the same)
+        result['moved_dotted'] = 'imported'
+    except ImportError as e:
+        result['moved_dotted'] = str(e)
     print(json.dumps(result))
 ''')
 
@@ -109,3 +114,4 @@ def test_every_module_imports_from_the_unpacked_wheel_outside_the_repository(whe
     # the moved experiment modules say where they went instead of failing obscurely
     assert 'benchmarks.leaderboard' in result['moved'] and 'checkout' in result['moved'], \
         result['moved']
+    assert 'benchmarks.sweep' in result['moved_dotted'], result['moved_dotted']

@@ -28,3 +28,15 @@ def test_moved_experiment_modules_resolve_to_benchmarks():
         assert analysis.reporting is reporting
     with pytest.raises(AttributeError, match='no_such_module'):
         analysis.no_such_module  # noqa: B018
+
+
+def test_moved_experiment_modules_import_by_their_old_dotted_name():
+    from benchmarks import sweep
+    sys.modules.pop('attnplug.analysis.sweep', None)
+    import attnplug.analysis as analysis
+    analysis.__dict__.pop('sweep', None)
+    with pytest.warns(DeprecationWarning, match='moved to benchmarks.sweep'):
+        old = importlib.import_module('attnplug.analysis.sweep')
+    assert old is sweep and sweep.__spec__.name == 'benchmarks.sweep'
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module('attnplug.analysis.no_such_module')
