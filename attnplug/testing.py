@@ -212,6 +212,22 @@ def assert_no_quadratic_tensor(module: nn.Module, in_channels: int, size=(40, 40
     return mode.largest
 
 
+def assert_layer_contract(module: nn.Module, in_channels: int, linear_memory: bool = True,
+                          size=(24, 24)) -> None:
+    """The checks every layer's ``test_contract`` runs: shape preserved at odd sizes, finite
+    under bf16/fp16 autocast (forward and gradients), deterministic, and, with
+    ``linear_memory``, no tensor of the forward or backward above ``2·C·H·W`` elements (a
+    per-pixel map per channel at most: bounded like CBAM, nowhere near N×N)."""
+    assert_shape_preserved(module, in_channels)
+    assert_amp_finite(module, in_channels)
+    assert_deterministic(module, in_channels)
+    if linear_memory:
+        largest = assert_no_quadratic_tensor(module, in_channels, size=size)
+        bound = 2 * in_channels * size[0] * size[1]
+        assert largest <= bound, (f'{_name(module)}: a tensor of {largest} elements > '
+                                  f'2·C·H·W = {bound} at {size[0]}x{size[1]}')
+
+
 def stock_tool(package: str, name: str) -> str:
     """The path of an installed OpenMMLab package's own ``tools/<name>.py`` (the copy its wheel
     ships under ``.mim/``), e.g. ``stock_tool('mmseg', 'train')``: the unchanged stock tools

@@ -91,5 +91,3 @@ def test_build_paths():
     assert layer.out_channels == C
     built = MODELS.build(dict(type='AttentionRefinementModule', in_channels=8, out_channels=4))
     assert built(torch.randn(2, 8, 5, 5)).shape == (2, 4, 5, 5)
-
-

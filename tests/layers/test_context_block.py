@@ -94,5 +94,3 @@ def test_bad_arguments():
         GlobalContextBlock(C, pooling_type='max')
     with pytest.raises(ValueError, match='fusion_types'):
         GlobalContextBlock(C, fusion_types=())
-
-

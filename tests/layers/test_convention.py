@@ -196,3 +196,43 @@ def test_wrong_channels_message(name):
         with pytest.raises(ValueError, match=rf'^{type(layer).__name__}: expected {expected} '
                            rf'input channels \({key}={expected}\), got {expected - 1} '):
             layer(*bad)
+
+
+class _Holder(nn.Module):
+    """A model around one layer (which may take several inputs)."""
+
+    def __init__(self, layer):
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, *inputs):
+        return self.layer(*inputs)
+
+
+@pytest.mark.parametrize('name', sorted(LAYERS))
+def test_attention_map_tools_find_exactly_the_layers_with_maps(name):
+    """The visualiser finds every layer with a spatial map with no edit of its own (the
+    recorder's default patterns) and leaves channel-only layers out."""
+    from attnplug.visualization.attention_maps import AttentionRecorder, supported_types
+    layer = LAYERS[name].for_channels(C).eval()
+    assert (name in supported_types()) == has_attention_maps(layer), name
+    net = _Holder(layer)
+    with AttentionRecorder(net) as rec, torch.no_grad():
+        net(*layer.example_inputs(1, 9, 11))
+    recorded = [(a.module, a.type) for a in rec.maps()]  # one per map (branches, heads)
+    assert set(recorded) == ({('layer', name)} if has_attention_maps(layer) else set())
+    assert len(recorded) == len(layer.attention_maps(*layer.example_inputs(1, 9, 11))
+                                if has_attention_maps(layer) else []), recorded
+
+
+@pytest.mark.parametrize('name', sorted(LAYERS))
+def test_the_module_benchmark_lists_and_runs_it(name):
+    """tools/benchmark_modules.py builds each registered layer through the convention and
+    times it, with no edit of the tool."""
+    from benchmarks import module_benchmark
+    (impl, ) = [i for i in module_benchmark.implementations()
+                if i.family == name and i.source == 'attnplug']
+    r = module_benchmark.run_case(impl, C, '9x11', 'fwd+bwd', 'fp32', 'cpu', 2, 1, 1, 1.0, 1.0,
+                                  min_time_s=0)
+    assert r.status == 'ok', r
+    assert r.params == sum(p.numel() for p in impl.build(C).parameters())

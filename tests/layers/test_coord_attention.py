@@ -73,5 +73,3 @@ def test_build_paths():
     name, layer = build_plugin_layer(dict(type='attnplug.CoordAttention'), in_channels=C)
     assert name == 'coord_att' and isinstance(layer, CoordAttention)
     assert isinstance(MODELS.build(dict(type='CoordAttention', in_channels=16)), CoordAttention)
-
-

@@ -62,5 +62,3 @@ def test_build_paths():
     name, layer = build_plugin_layer(dict(type='attnplug.ECA', kernel_size=7), in_channels=32)
     assert name == 'eca' and isinstance(layer, ECA) and layer.kernel_size == 7
     assert isinstance(MODELS.build(dict(type='ECA', in_channels=C)), ECA)
-
-

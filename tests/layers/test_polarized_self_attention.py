@@ -104,8 +104,3 @@ def test_channel_constraint_message():
                        r'a hidden width of at least 4.*hidden_channels=3'):
         PolarizedSelfAttention(6, variant='sequential')
     PolarizedSelfAttention(6)  # the parallel variant has no such floor
-
-
-def test_wrong_channels_message():
-    with pytest.raises(ValueError, match=r'PolarizedSelfAttention: expected 16 input channels'):
-        PolarizedSelfAttention(C)(torch.randn(1, 8, 4, 4))

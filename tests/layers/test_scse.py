@@ -56,5 +56,3 @@ def test_build_paths():
     name, layer = build_plugin_layer(dict(type='attnplug.SCSE', reduction=4), in_channels=C)
     assert name == 'scse' and isinstance(layer, SCSE) and layer.channel_fc1.out_channels == 4
     assert isinstance(MODELS.build(dict(type='SCSE', in_channels=8)), SCSE)
-
-

@@ -99,5 +99,3 @@ def test_in_resnet_bottleneck_plugin():
     assert block.se.in_channels == 4 * 2 * 4
     outs = net(torch.randn(1, 3, 33, 31))
     assert [o.shape[1] for o in outs] == [16, 32, 64, 128]
-
-

@@ -77,8 +77,3 @@ def test_plugin_name_and_keys():
     assert list(layer.state_dict())[:3] == ['cfc', 'bn.weight', 'bn.bias']
     with pytest.raises(ValueError, match='eps'):
         SRM(C, eps=-1)
-
-
-def test_wrong_channels_message():
-    with pytest.raises(ValueError, match=r'SRM: expected 16 input channels \(in_channels=16\)'):
-        SRM(C)(torch.randn(2, 8, 4, 4))

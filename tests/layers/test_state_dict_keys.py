@@ -162,4 +162,3 @@ def test_the_check_fails_on_a_renamed_key():
     current['BAM/r4']['gamma.scale'] = current['BAM/r4'].pop('gamma')
     with pytest.raises(AssertionError, match=r"missing keys \['gamma'\]"):
         _compare(expected, current)
-
