@@ -1,16 +1,12 @@
 """CCNet's decode head on attnplug's pure-PyTorch criss-cross attention."""
-from typing import List
-
-import torch
-from mmseg.models.decode_heads.fcn_head import FCNHead
-from torch import Tensor
-
 from attnplug.layers.criss_cross import CrissCrossAttention
 from attnplug.registry import MODELS
 
+from .between_convs import BlockBetweenConvsHead
+
 
 @MODELS.register_module()
-class CCHead(FCNHead):
+class CCHead(BlockBetweenConvsHead):
     """CCNet: Criss-Cross Attention for Semantic Segmentation.
 
     This head is the implementation of `CCNet <https://arxiv.org/abs/1811.11721>`_.
@@ -30,20 +26,11 @@ class CCHead(FCNHead):
         (B, in_channels, H, W) feature -> (B, num_classes, H, W) logits.
     """
 
+    block_name = 'cca'
+
     def __init__(self, recurrence: int = 2, num_convs: int = 2, **kwargs):
-        if num_convs != 2:
-            raise ValueError(f'{type(self).__name__}: num_convs must be 2 (the attention sits '
-                             f'between the two convs), got {num_convs}')
-        super().__init__(num_convs=2, **kwargs)
+        super().__init__(num_convs=num_convs, **kwargs)
         self.recurrence = recurrence
         # ``cca`` holds the keys of mmcv's CrissCrossAttention (cca.query_conv.weight, ...);
         # its R passes are the loop mmseg runs around mmcv's single pass.
         self.cca = CrissCrossAttention(self.channels, recurrence=recurrence)
-
-    def forward(self, inputs: List[Tensor]) -> Tensor:
-        """Forward function."""
-        x = self._transform_inputs(inputs)
-        output = self.convs[1](self.cca(self.convs[0](x)))
-        if self.concat_input:
-            output = self.conv_cat(torch.cat([x, output], dim=1))
-        return self.cls_seg(output)

@@ -51,7 +51,6 @@ from typing import List, Optional, Sequence
 import torch
 import torch.nn as nn
 from mmcv.cnn import ConvModule
-from mmseg.models.decode_heads.fcn_head import FCNHead
 from torch import Tensor
 
 from attnplug.functional.bounded_attention import (DEFAULT_MEMORY_BUDGET, attention,
@@ -59,6 +58,8 @@ from attnplug.functional.bounded_attention import (DEFAULT_MEMORY_BUDGET, attent
 from attnplug.layers.base import AttentionMap, query_cell, query_label
 from attnplug.layers.non_local import NonLocal2d
 from attnplug.registry import MODELS
+
+from .between_convs import BlockBetweenConvsHead
 
 DNL_MODES = ('embedded_gaussian', 'dot_product', 'gaussian', 'concatenation')
 
@@ -214,7 +215,7 @@ class DisentangledNonLocal2d(NonLocal2d):
 
 
 @MODELS.register_module()
-class DNLHead(FCNHead):
+class DNLHead(BlockBetweenConvsHead):
     """Disentangled Non-Local Neural Networks.
 
     This head is the implementation of `DNLNet <https://arxiv.org/abs/2006.06668>`_.
@@ -242,6 +243,8 @@ class DNLHead(FCNHead):
         (B, in_channels, H, W) feature -> (B, num_classes, H, W) logits.
     """
 
+    block_name = 'dnl_block'
+
     def __init__(self,
                  reduction: int = 2,
                  use_scale: bool = True,
@@ -251,10 +254,7 @@ class DNLHead(FCNHead):
                  block_size: Optional[int] = None,
                  num_convs: int = 2,
                  **kwargs):
-        if num_convs != 2:
-            raise ValueError(f'{type(self).__name__}: num_convs must be 2 (the attention sits '
-                             f'between the two convs), got {num_convs}')
-        super().__init__(num_convs=2, **kwargs)
+        super().__init__(num_convs=num_convs, **kwargs)
         self.reduction = reduction
         self.use_scale = use_scale
         self.mode = mode
@@ -269,11 +269,3 @@ class DNLHead(FCNHead):
             conv_cfg=self.conv_cfg,
             memory_budget=memory_budget,
             block_size=block_size)
-
-    def forward(self, inputs: List[Tensor]) -> Tensor:
-        """Forward function."""
-        x = self._transform_inputs(inputs)
-        output = self.convs[1](self.dnl_block(self.convs[0](x)))
-        if self.concat_input:
-            output = self.conv_cat(torch.cat([x, output], dim=1))
-        return self.cls_seg(output)

@@ -1,17 +1,15 @@
 """The non-local decode head on attnplug's memory-bounded NonLocal2d."""
-from typing import List, Optional
-
-import torch
-from mmseg.models.decode_heads.fcn_head import FCNHead
-from torch import Tensor
+from typing import Optional
 
 from attnplug.functional.bounded_attention import DEFAULT_MEMORY_BUDGET
 from attnplug.layers.non_local import NonLocal2d
 from attnplug.registry import MODELS
 
+from .between_convs import BlockBetweenConvsHead
+
 
 @MODELS.register_module()
-class NLHead(FCNHead):
+class NLHead(BlockBetweenConvsHead):
     """Non-local Neural Networks.
 
     This head is the implementation of `NLNet <https://arxiv.org/abs/1711.07971>`_.
@@ -39,6 +37,8 @@ class NLHead(FCNHead):
         (B, in_channels, H, W) feature -> (B, num_classes, H, W) logits.
     """
 
+    block_name = 'nl_block'
+
     def __init__(self,
                  reduction: int = 2,
                  use_scale: bool = True,
@@ -47,10 +47,7 @@ class NLHead(FCNHead):
                  block_size: Optional[int] = None,
                  num_convs: int = 2,
                  **kwargs):
-        if num_convs != 2:
-            raise ValueError(f'{type(self).__name__}: num_convs must be 2 (the attention sits '
-                             f'between the two convs), got {num_convs}')
-        super().__init__(num_convs=2, **kwargs)
+        super().__init__(num_convs=num_convs, **kwargs)
         self.reduction = reduction
         self.use_scale = use_scale
         self.mode = mode
@@ -63,11 +60,3 @@ class NLHead(FCNHead):
             norm_cfg=self.norm_cfg,
             memory_budget=memory_budget,
             block_size=block_size)
-
-    def forward(self, inputs: List[Tensor]) -> Tensor:
-        """Forward function."""
-        x = self._transform_inputs(inputs)
-        output = self.convs[1](self.nl_block(self.convs[0](x)))
-        if self.concat_input:
-            output = self.conv_cat(torch.cat([x, output], dim=1))
-        return self.cls_seg(output)
