@@ -118,7 +118,6 @@ def run_case(case):
     import torch
     device, dtype = torch.device(case['device']), dict(
         fp32=torch.float32, bf16=torch.bfloat16)[case['dtype']]
-    cuda = device.type == 'cuda'
     head = build_heads(case).eval().to(device=device, dtype=dtype)
     h, w = case['size']
     gen = torch.Generator().manual_seed(case['seed'])
@@ -146,28 +145,16 @@ def run_case(case):
         out = head([x])
         return out[0] if isinstance(out, (tuple, list)) else out
 
-    from attnplug.analysis.profiling import PeakMemoryProbe
-    probe = PeakMemoryProbe(case['device'])
-    times, cpu_times, peaks, out = [], [], [], None
+    from attnplug.analysis.profiling import timed_calls
     with torch.inference_mode():
-        for i in range(case['warmup'] + case['repeats']):
-            out = None
-            probe.begin()
-            t0, c0 = time.perf_counter(), time.process_time()
-            out = call()
-            if cuda:
-                torch.cuda.synchronize()
-            dt, cpu = time.perf_counter() - t0, time.process_time() - c0
-            peaks.append(probe.end())
-            if i >= case['warmup']:
-                times.append(dt)
-                cpu_times.append(cpu)
+        res = timed_calls(call, case['device'], case['warmup'], case['repeats'], keep_last=True)
+    out = res['out']
     if case.get('save'):
         torch.save(out.detach().float().cpu(), case['save'])
-    return dict(times=[round(t, 4) for t in times],
-                cpu_times=[round(t, 4) for t in cpu_times], peak_mib=round(max(peaks), 1),
-                mem_method=probe.method, threads=torch.get_num_threads(),
-                out_shape=list(out.shape))
+    return dict(times=[round(t, 4) for t in res['times']],
+                cpu_times=[round(t, 4) for t in res['cpu_times']],
+                peak_mib=round(res['peak_mib'], 1), mem_method=res['mem_method'],
+                threads=res['threads'], out_shape=list(out.shape))
 
 
 # --------------------------------------------------------------------------- driver (parent)

@@ -178,7 +178,6 @@ class _Identity:  # a torch module built lazily (torch is imported in the child 
 def run_compare_case(case):
     import torch
     device = torch.device(case['device'])
-    cuda = device.type == 'cuda'
     if case['suite'] == 'gemm':
         return _gemm_case(case)
     module = build_module(case).to(device)
@@ -210,32 +209,16 @@ def run_compare_case(case):
 
     backends, restore = _spy_backends() if case['impl'] == 'attnplug' else (set(), None)
     try:
-        return _timed(case, module, x, step, train, heads, amp, backends, cuda)
+        return _timed(case, module, x, step, train, heads, amp, backends)
     finally:
         if restore:
             restore()
 
 
-def _timed(case, module, x, step, train, heads, amp, backends, cuda):
-    import torch
-
-    from attnplug.analysis.profiling import PeakMemoryProbe
-    probe = PeakMemoryProbe(case['device'])
-    times, cpu_times, peaks = [], [], []
-    for i in range(case['warmup'] + case['repeats']):
-        probe.begin()
-        t0, c0 = time.perf_counter(), time.process_time()
-        out = step()
-        if cuda:
-            torch.cuda.synchronize()
-        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
-        peaks.append(probe.end())
-        if i >= case['warmup']:
-            times.append(dt)
-            cpu_times.append(cpu)
-        del out
-    res = dict(times=times, cpu_times=cpu_times, peak_mib=max(peaks), mem_method=probe.method,
-               threads=torch.get_num_threads(), backends=sorted(backends))
+def _timed(case, module, x, step, train, heads, amp, backends):
+    from attnplug.analysis.profiling import timed_calls
+    res = timed_calls(step, case['device'], case['warmup'], case['repeats'])
+    res['backends'] = sorted(backends)
     if case['impl'] == 'attnplug' and not heads:  # after the timing: the reference beside it
         res.update(_parity(case, module, x, train, amp))
     return res

@@ -30,7 +30,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import torch
 
 __all__ = ['MMAP_ENV', 'measure_latency', 'measure_peak_memory', 'cpu_peak_memory_supported',
-           'PeakMemoryProbe', 'CLOCKS']
+           'PeakMemoryProbe', 'CLOCKS', 'timed_calls']
 
 #: The clocks :func:`measure_latency` can read.
 CLOCKS = {'wall': time.perf_counter, 'cpu': time.process_time}
@@ -234,3 +234,33 @@ def measure_peak_memory(fn: Callable[[], object], device: str = 'cpu') -> Option
     probe.begin()
     fn()
     return probe.end()
+
+
+def timed_calls(fn: Callable[[], object], device: str = 'cpu', warmup: int = 1,
+                repeats: int = 3, keep_last: bool = False) -> Dict[str, object]:
+    """Call ``fn`` ``warmup + repeats`` times, each as a measurement of its own: the wall and
+    process-CPU seconds of the timed calls (CUDA work included) and the peak memory growth of
+    every call (:class:`PeakMemoryProbe`; a call's output is dropped before the next starts).
+
+    Returns a dict: ``times``, ``cpu_times`` (seconds, timed calls), ``peak_mib`` (max over
+    all calls), ``mem_method``, ``threads`` and, with ``keep_last``, ``out``: the last call's
+    output.
+    """
+    probe = PeakMemoryProbe(device)
+    times, cpu_times, peaks, out = [], [], [], None
+    for i in range(warmup + repeats):
+        out = None
+        probe.begin()
+        t0, c0 = time.perf_counter(), time.process_time()
+        out = fn()
+        _sync(device)
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        peaks.append(probe.end())
+        if i >= warmup:
+            times.append(dt)
+            cpu_times.append(cpu)
+    res = dict(times=times, cpu_times=cpu_times, peak_mib=max(peaks), mem_method=probe.method,
+               threads=torch.get_num_threads())
+    if keep_last:
+        res['out'] = out
+    return res

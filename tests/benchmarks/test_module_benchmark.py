@@ -11,7 +11,7 @@ import torch.nn as nn
 from attnplug.analysis import profiling
 from attnplug.analysis.profiling import (PeakMemoryProbe, cpu_peak_memory_supported,
                                          measure_interleaved, measure_latency,
-                                         measure_peak_memory)
+                                         measure_peak_memory, timed_calls)
 from benchmarks import module_benchmark
 from benchmarks.paths import repo_script
 
@@ -48,6 +48,22 @@ def test_peak_memory_probe_over_repeated_calls():
         del t
     assert probe.method == 'VmHWM reset'
     assert 0.9 * 64 <= peaks[0] <= 1.5 * 64 and 0.9 * 128 <= peaks[1] <= 1.5 * 128, peaks
+
+
+@pytest.mark.skipif(not cpu_peak_memory_supported(), reason='needs a resettable CPU peak')
+def test_timed_calls_measure_each_call_on_its_own():
+    """A call's output is dropped before the next call: the peak is one call's (64 MiB),
+    not the sum of all; the timed calls exclude the warm-up."""
+    sizes = iter([16, 64, 32, 32])
+
+    def call():
+        return torch.ones(next(sizes) * 2**20 // 4)
+
+    res = timed_calls(call, 'cpu', warmup=1, repeats=3, keep_last=True)
+    assert len(res['times']) == len(res['cpu_times']) == 3 and min(res['times']) > 0
+    assert 0.9 * 64 <= res['peak_mib'] <= 1.5 * 64, res['peak_mib']
+    assert res['out'].numel() == 32 * 2**20 // 4 and res['mem_method'] == 'VmHWM reset'
+    assert 'out' not in timed_calls(lambda: None, 'cpu', warmup=0, repeats=1)
 
 
 def test_cpu_clock_leaves_out_sleeping():
