@@ -77,9 +77,11 @@ def test_neck_fed_in_the_reverse_order_and_at_larger_sizes():
     yolo = tool.build('mmdet', 'YOLOV3Neck', dict(num_scales=3, in_channels=[32, 16, 8],
                                                   out_channels=[16, 8, 4]))
     feeds = tool._neck_inputs(dict(in_channels=[32, 16, 8]))
-    assert len(feeds) == 2
+    assert len(feeds) == 3
     assert [m.shape[1] for m in feeds[0](64, 96)[0]] == [32, 16, 8]
     assert [m.shape[1] for m in feeds[1](64, 96)[0]] == [8, 16, 32]
+    # last: the image first, then the maps (RFP)
+    assert [tuple(m.shape) for m in feeds[2](64, 96)[0]][:2] == [(1, 3, 64, 96), (1, 32, 16, 24)]
     found, sizes, probe = tool._first_dry_run(yolo, feeds)
     assert probe['inputs'] is feeds[1] and found
     with pytest.raises(RuntimeError):  # the listed order does not run: the fix is needed
@@ -97,13 +99,13 @@ def test_neck_fed_in_the_reverse_order_and_at_larger_sizes():
 def test_neck_with_one_channel_count_and_num_levels():
     """BFP takes num_levels maps of one in_channels (it asserts on their number)."""
     tool = _tool()
-    (feed, ) = tool._neck_inputs(dict(in_channels=8, num_levels=3, refine_level=1))
+    feed = tool._neck_inputs(dict(in_channels=8, num_levels=3, refine_level=1))[0]
     maps = feed(64, 96)[0]
     assert [tuple(m.shape) for m in maps] == [(1, 8, 16, 24), (1, 8, 8, 12), (1, 8, 4, 6)]
     bfp = tool.build('mmdet', 'BFP', dict(in_channels=8, num_levels=3, refine_level=1))
     assert len(bfp(maps)) == 3
     # one map per in_channels entry without num_levels (CTResNetNeck, DilatedEncoder)
-    (feed, ) = tool._neck_inputs(dict(in_channels=8))
+    feed = tool._neck_inputs(dict(in_channels=8))[0]
     assert [tuple(m.shape) for m in feed(64, 96)[0]] == [(1, 8, 16, 24)]
 
 
@@ -135,3 +137,18 @@ def test_config_fallbacks():
         return
     rows = tool.check('mmseg', 'backbone', 'VPD', None, plugins=('CBAM', ))
     assert "needs the 'ldm' package" in rows[0].reason and not rows[0].green
+
+
+def test_neck_whose_parts_return_pairs():
+    """ICNeck's two fusions return pairs (no top-level candidate) and nothing is numbered: the
+    suggestion is the shallowest parts that hold layers (each fusion's two branches)."""
+    from attnplug.models.with_plugins import suggest_placements
+    tool = _tool()
+    cfg = dict(in_channels=(4, 8, 8), out_channels=8, norm_cfg=dict(type='BN'))
+    neck = tool.build('mmseg', 'ICNeck', cfg)
+    found, _, _ = tool._first_dry_run(neck, tool._neck_inputs(cfg))
+    assert not [c for c in found if '.' not in c.path]
+    (place, ) = suggest_placements(neck, found)
+    assert place.name == 'parts at depth 2'
+    assert sorted(place.paths) == ['cff_12.conv_high', 'cff_12.conv_low', 'cff_24.conv_high',
+                                   'cff_24.conv_low']
