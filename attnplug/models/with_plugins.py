@@ -1125,7 +1125,10 @@ def pattern_for(paths: Sequence[str], names: Sequence[str]):
 
 def suggest_placements(model: nn.Module, candidates: Sequence[Candidate]) -> List[Placement]:
     """``after=`` values for the usual placements: every block, every block of the stages
-    after the first, the blocks of each stage, the last block of each stage, the stage outputs.
+    after the first, the blocks of each stage, the last block of each stage, the stage outputs;
+    without numbered blocks, the model's top-level parts, else the shallowest parts that hold
+    layers (not ``torch.nn`` classes), else (a model of ``torch.nn`` layers only, SSDVGG) every
+    numbered layer with weights of its most numerous class.
 
     Blocks are the most numerous group of candidates of one class that are numbered children
     of a container (``layers.2.1.0``, ``layer3.1``) and hold two or more layers with weights
@@ -1150,9 +1153,29 @@ def suggest_placements(model: nn.Module, candidates: Sequence[Candidate]) -> Lis
         return groups
     # numbered layers of one kind (a neck's convs), where no numbered child holds layers
     groups = grouped(True) or grouped(False)
-    if not groups:  # no numbered layers at all (ICNeck): the model's own parts
+    if not groups:  # no numbered layers at all: the model's own parts, else their parts
+        # (ICNeck: its two fusions return pairs; the branches inside them are candidates)
         top = [c.path for c in candidates if '.' not in c.path]
-        return [Placement('top-level parts', pattern_for(top, names), top)] if top else []
+        if top:
+            return [Placement('top-level parts', pattern_for(top, names), top)]
+        composite = [c.path for c in candidates if not type(modules[c.path]).__module__
+                     .startswith('torch.nn') and any(True for _ in modules[c.path].children())]
+        if composite:
+            depth = min(p.count('.') for p in composite)
+            parts = [p for p in composite if p.count('.') == depth]
+            return [Placement(f'parts at depth {depth + 1}', pattern_for(parts, names), parts)]
+        # a model built of torch.nn layers only (SSDVGG's features: Conv2d, ReLU, MaxPool2d,
+        # called one by one): its numbered layers with weights of the most numerous class
+        layers: Dict[Tuple[str, str], List[str]] = {}
+        for c in candidates:
+            module = modules[c.path]
+            if (c.path.split('.')[-1].isdigit()
+                    and next(module.parameters(recurse=False), None) is not None):
+                layers.setdefault((_skeleton(c.path), c.type), []).append(c.path)
+        if not layers:
+            return []
+        (_, kind), paths = max(layers.items(), key=lambda kv: len(kv[1]))
+        return [Placement(f'every {kind} layer', pattern_for(paths, names), paths)]
     def inside(inner, outer):  # every member of one group lies in a member of the other
         return all(any(p.startswith(q + '.') for q in outer) for p in inner)
     # a part of each block (its FFN) is not a block: one per block, nested in the blocks
@@ -1181,8 +1204,8 @@ def suggest_placements(model: nn.Module, candidates: Sequence[Candidate]) -> Lis
     keys = list(stages)
     if len(keys) > 1:
         later = [b for k in keys[1:] for b in stages[k]]
-        out.append(Placement(f'every block of stages 2-{len(keys)}', pattern_for(later, names),
-                             later))
+        label = 'stage 2' if len(keys) == 2 else f'stages 2-{len(keys)}'
+        out.append(Placement(f'every block of {label}', pattern_for(later, names), later))
     for i, k in enumerate(keys):
         out.append(Placement(f'blocks of stage {i + 1} ({k})', pattern_for(stages[k], names),
                              stages[k]))

@@ -122,3 +122,68 @@ def test_candidates_conv_model(tmp_path):
     cands = {c['path']: c for c in r['candidates']}
     assert cands['stage2']['shape'][1:] == [32, 8, 12]  # 64x96 probe, stride 8
     assert json.loads(js.read_text())['results'][0]['placements'] == r['placements']
+
+
+def _conv_block(c_in, c_out, stride):
+    import torch.nn as nn
+
+    class Block(nn.Module):  # a block: two layers with weights, not a torch.nn class
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(c_in, c_out, 3, stride, 1)
+            self.bn = nn.BatchNorm2d(c_out)
+
+        def forward(self, x):
+            return self.bn(self.conv(x)).relu()
+    return Block()
+
+
+def test_suggest_two_stages_label():
+    """With two stages, the placement after the first is 'every block of stage 2' (not
+    'stages 2-2'), and it selects the blocks of the second stage."""
+    import torch.nn as nn
+
+    from attnplug.models.with_plugins import find_candidates, suggest_placements
+    model = nn.Sequential()
+    model.add_module('stage1', nn.Sequential(_conv_block(3, 8, 2), _conv_block(8, 8, 1)))
+    model.add_module('stage2', nn.Sequential(_conv_block(8, 16, 2), _conv_block(16, 16, 1),
+                                             _conv_block(16, 16, 1)))
+    found, _ = find_candidates(model.eval())
+    places = {p.name: p for p in suggest_placements(model, found)}
+    assert 'every block of stage 2' in places, list(places)
+    assert not any('2-2' in name for name in places)
+    assert places['every block of stage 2'].paths == ['stage2.0', 'stage2.1', 'stage2.2']
+
+
+def test_suggest_torch_layers_only():
+    """A model of torch.nn layers only, called one by one (SSDVGG's features): no blocks and
+    no top-level candidate; the suggestion is every numbered layer with weights of the most
+    numerous class (the convs, not the norms), and WithPlugins-style plugins build on it."""
+    import torch
+    import torch.nn as nn
+
+    import attnplug
+    from attnplug.models.with_plugins import find_candidates, suggest_placements
+
+    class VGGish(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.features = nn.Sequential(
+                nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1),
+                nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 16, 3, padding=1),
+                nn.BatchNorm2d(16), nn.ReLU())
+
+        def forward(self, x):
+            for layer in self.features:  # as SSDVGG: the Sequential itself is not called
+                x = layer(x)
+            return x
+    model = VGGish().eval()
+    found, _ = find_candidates(model)
+    (place, ) = suggest_placements(model, found)
+    assert place.name == 'every Conv2d layer'
+    assert place.paths == ['features.0', 'features.2', 'features.5']
+    x = torch.randn(1, 3, 23, 31)
+    ref = model(x)
+    attnplug.add_plugins(model, [dict(cfg=dict(type='GlobalContextBlock'), after=place.after)])
+    assert len(attnplug.models.with_plugins.plugin_sites(model)) == 3
+    torch.testing.assert_close(model(x), ref)  # the GC block is the identity at init
