@@ -127,6 +127,21 @@ def _acc_dtype(t: torch.Tensor) -> torch.dtype:
     return torch.float64 if t.dtype == torch.float64 else torch.float32
 
 
+#: ``exp`` of a logit more than this far below its row's maximum (or log-sum-exp) is below
+#: the smallest normal float32 (exp(-87.34)); such arguments are raised to it. Subnormal
+#: results go through a slow microcode path on x86 CPUs, and the unscaled energies of
+#: DANet's PAM send most of a row there: its training step ran 1.3 times as long
+#: (docs/benchmarks/attention_cpu.md). The change to a probability is at most
+#: exp(-87) = 1.6e-38, far below float32 rounding of any row that sums to 1.
+EXP_FLOOR = {torch.float32: -87.0}
+
+
+def _exp_(t: torch.Tensor) -> torch.Tensor:
+    """``t.exp_()`` for logits already shifted to at most 0, with no subnormal result."""
+    floor = EXP_FLOOR.get(t.dtype)
+    return (t.clamp_(min=floor) if floor is not None else t).exp_()
+
+
 def _forward(q, k, v, scale, mode, bias, rel, rows, cols, need_lse=True):
     """O (B, heads, Nq, dv) in fp32 and the row log-sum-exp L (B, heads, Nq) (None in
     dot-product mode). All operands are (B, heads, N, d) in the compute dtype."""
@@ -171,7 +186,7 @@ def _forward_block(qb, kt, v, bias_b, mode, cols, need_lse=True):
         if bias_b is not None:
             s.add_(bias_b)
         m = s.amax(dim=-1, keepdim=True)
-        s.sub_(m).exp_()
+        _exp_(s.sub_(m))
         l_ = s.sum(dim=-1, keepdim=True)
         ob = torch.matmul(s.to(v.dtype), v).to(qb.dtype)
         return ob.div_(l_), (m + l_.log()).squeeze(-1)
@@ -185,12 +200,12 @@ def _forward_block(qb, kt, v, bias_b, mode, cols, need_lse=True):
         m_new = s.amax(dim=-1, keepdim=True)
         if m is not None:
             m_new = torch.maximum(m_new, m)
-        s.sub_(m_new).exp_()
+        _exp_(s.sub_(m_new))
         pv = torch.matmul(s.to(v.dtype), v[:, :, c0:c1]).to(qb.dtype)
         if m is None:
             l_, acc = s.sum(dim=-1, keepdim=True), pv
         else:
-            alpha = (m - m_new).exp_()
+            alpha = _exp_(m - m_new)
             l_ = l_.mul_(alpha).add_(s.sum(dim=-1, keepdim=True))
             acc = acc.mul_(alpha).add_(pv)
         m = m_new
@@ -238,7 +253,7 @@ def _backward(q, k, v, out, lse, dout, scale, mode, bias, rel, rows, need_bias_g
         if mode == 'softmax':
             if bias_b is not None:
                 s.add_(bias_b)
-            p = s.sub_(lse[:, :, start:stop].unsqueeze(-1)).exp_()  # P = exp(S - L)
+            p = _exp_(s.sub_(lse[:, :, start:stop].unsqueeze(-1)))  # P = exp(S - L)
         else:
             if bias_b is not None:
                 s.add_(bias_b / nk)

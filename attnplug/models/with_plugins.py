@@ -1133,9 +1133,11 @@ def suggest_placements(model: nn.Module, candidates: Sequence[Candidate]) -> Lis
     Blocks are the most numerous group of candidates of one class that are numbered children
     of a container (``layers.2.1.0``, ``layer3.1``) and hold two or more layers with weights
     (not a ``torch.nn`` class), leaving out groups with one member per member of another group
-    that holds them (a block's FFN), the deepest group on a tie, then the one called last (a
-    neck's output convs rather than its lateral ones); the stage is the first path component that varies among them, when it is not the
-    block's own number.
+    that holds them (a block's FFN), the deepest group on a tie, then the one called last. The
+    stage is the first path component that varies among them, when it is not the block's own
+    number. Where no numbered candidate holds layers (a neck's convs), the same rule picks
+    numbered layers (a neck's output convs rather than its lateral ones), and the placements
+    say "layer" instead of "block" ("every layer of stages 2-4").
     """
     names = [n for n, _ in model.named_modules() if n and not n.startswith(PLUGINS_ATTR)]
     modules = dict(model.named_modules())
@@ -1152,7 +1154,10 @@ def suggest_placements(model: nn.Module, candidates: Sequence[Candidate]) -> Lis
             groups.setdefault((_skeleton(c.path), c.type), []).append(c.path)
         return groups
     # numbered layers of one kind (a neck's convs), where no numbered child holds layers
-    groups = grouped(True) or grouped(False)
+    groups = grouped(True)
+    unit = 'block'
+    if not groups:  # numbered layers that hold no layers themselves: name them as layers
+        groups, unit = grouped(False), 'layer'
     if not groups:  # no numbered layers at all: the model's own parts, else their parts
         # (ICNeck: its two fusions return pairs; the branches inside them are candidates)
         top = [c.path for c in candidates if '.' not in c.path]
@@ -1192,12 +1197,12 @@ def suggest_placements(model: nn.Module, candidates: Sequence[Candidate]) -> Lis
     order = {c.path: i for i, c in enumerate(candidates)}
     (skeleton, _), blocks = max(groups.items(), key=lambda kv: (
         len(kv[1]), kv[0][0].count('.'), order[kv[1][-1]]))
-    out = [Placement('every block', pattern_for(blocks, names), blocks)]
+    out = [Placement(f'every {unit}', pattern_for(blocks, names), blocks)]
     parts = [b.split('.') for b in blocks]
     varying = [i for i in range(len(parts[0])) if len({p[i] for p in parts}) > 1]
     stage_at = varying[0] if varying and varying[0] != len(parts[0]) - 1 else None
     if stage_at is None:
-        return out + [Placement('last block', blocks[-1], [blocks[-1]])]
+        return out + [Placement(f'last {unit}', blocks[-1], [blocks[-1]])]
     stages: Dict[str, List[str]] = {}
     for b, p in zip(blocks, parts):
         stages.setdefault('.'.join(p[:stage_at + 1]), []).append(b)
@@ -1205,12 +1210,12 @@ def suggest_placements(model: nn.Module, candidates: Sequence[Candidate]) -> Lis
     if len(keys) > 1:
         later = [b for k in keys[1:] for b in stages[k]]
         label = 'stage 2' if len(keys) == 2 else f'stages 2-{len(keys)}'
-        out.append(Placement(f'every block of {label}', pattern_for(later, names), later))
+        out.append(Placement(f'every {unit} of {label}', pattern_for(later, names), later))
     for i, k in enumerate(keys):
-        out.append(Placement(f'blocks of stage {i + 1} ({k})', pattern_for(stages[k], names),
+        out.append(Placement(f'{unit}s of stage {i + 1} ({k})', pattern_for(stages[k], names),
                              stages[k]))
     lasts = [stages[k][-1] for k in keys]
-    out.append(Placement('last block of each stage', pattern_for(lasts, names), lasts))
+    out.append(Placement(f'last {unit} of each stage', pattern_for(lasts, names), lasts))
     cand_paths = {c.path for c in candidates}
     if all(k in cand_paths for k in keys):
         out.append(Placement('stage outputs', pattern_for(keys, names), keys))

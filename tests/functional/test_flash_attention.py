@@ -248,3 +248,34 @@ def test_layer_forward_and_gradients_equal_the_naive_formula(case, monkeypatch):
     for name in grads:
         torch.testing.assert_close(grads[name], ref_grads[name], atol=1e-4, rtol=1e-3,
                                    msg=lambda m, name=name: f'{case} {name}: {m}')
+
+
+@pytest.mark.parametrize('cols', [None, 5])
+def test_no_subnormal_probabilities_with_unscaled_energies(cols, monkeypatch):
+    """PAM's unscaled energies put most of a row far below its maximum: exp there would be
+    subnormal (slow on x86). The floor keeps every exp normal or exactly 1e-38-sized, and
+    the output and gradients still equal the plain formula's."""
+    q, k, v = _leaves((2, 1, 33, 8), (2, 1, 29, 8), (2, 1, 29, 6), dtype=torch.float32)
+    with torch.no_grad():
+        q.mul_(12.0)  # logits spanning thousands
+    seen, exp_ = [], flash._exp_
+
+    def spy(t):
+        out = exp_(t)
+        seen.append(int(((out != 0) & (out < torch.finfo(torch.float32).tiny)).sum()))
+        return out
+    monkeypatch.setattr(flash, '_exp_', spy)
+    out = blocked_attention(q, k, v, 1.0, 'softmax', rows=7, cols=cols)
+    g = torch.randn(out.shape, generator=torch.Generator().manual_seed(1))
+    grads = torch.autograd.grad(out, (q, k, v), g)
+    ref = naive(q.double(), k.double(), v.double(), 1.0)
+    ref_grads = torch.autograd.grad(ref, (q, k, v), g.double())
+    assert seen and not any(seen), seen
+    torch.testing.assert_close(out.double(), ref, rtol=1e-5, atol=1e-5)
+    for a, b in zip(grads, ref_grads):
+        torch.testing.assert_close(a.double(), b.double(), rtol=1e-4, atol=1e-3)
+    # without the floor the same logits do give subnormal values
+    s = torch.matmul(q, k.transpose(-2, -1)).detach()
+    shifted = s - s.amax(-1, keepdim=True)
+    plain = shifted.exp()
+    assert int(((plain != 0) & (plain < torch.finfo(torch.float32).tiny)).sum()) > 0

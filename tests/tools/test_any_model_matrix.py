@@ -152,3 +152,28 @@ def test_neck_whose_parts_return_pairs():
     assert place.name == 'parts at depth 2'
     assert sorted(place.paths) == ['cff_12.conv_high', 'cff_12.conv_low', 'cff_24.conv_high',
                                    'cff_24.conv_low']
+
+
+def test_onnx_verdict_measures_a_deep_model_against_its_own_export():
+    """1e-4 relative is the tolerance; a model whose own export already exceeds it (RFP's is
+    1.18e-4) passes with plugins that add at most half of that again, and says so."""
+    tool = _tool()
+    asked = []
+
+    def own(value):
+        def f():
+            asked.append(value)
+            return value
+        return f
+    assert tool.onnx_verdict(1, 1, 5e-5, own(1.0)) == (tool.Status.PASS, '') and not asked
+    status, reason = tool.onnx_verdict(1, 1, 1.02e-4, own(1.18e-4))
+    assert status is tool.Status.PASS and 'within the plain model' in reason and '0.000118' in reason
+    status, reason = tool.onnx_verdict(1, 1, 3e-4, own(1.18e-4))
+    assert status is tool.Status.FAIL and 'differs by 0.0003' in reason
+    status, reason = tool.onnx_verdict(2, 1, 0.0, own(0.0))
+    assert status is tool.Status.FAIL and '1 outputs from onnxruntime, 2 from PyTorch' in reason
+
+    def broken():
+        raise RuntimeError('no export')
+    status, reason = tool.onnx_verdict(1, 1, 2e-4, broken)
+    assert status is tool.Status.FAIL and 'its export fails' in reason
