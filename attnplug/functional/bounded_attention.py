@@ -95,14 +95,16 @@ the backward's peak (about three blocks) small next to the module's own tensors.
 
 After these runs the inference forward of ``'blocked'`` (no backward to serve, so no
 log-sum-exp) switched to torch's fused softmax, one pass over a block larger than the cache
-instead of four: PAM's forward at 1×512×128×256 then ran 1.18× as fast as mmseg's, at
-0.08× its peak (``docs/benchmarks/attention_cpu_pam_forward.md``).
+instead of four, and every ``exp`` of the function got a floor at -87 (no subnormal
+results: DANet's unscaled energies had sent most of each row through x86's slow path).
+PAM's forward and training step against mmseg's on the idle machine:
+``docs/benchmarks/attention_cpu.md``.
 
 CUDA, first measured 2026-12-06 on one H100 (``tools/device_cuda_attention.sh``; reports
 ``docs/benchmarks/attention_cuda_partial.md`` and ``attention_cuda_bf16_partial.md``, cut
 short by their time limit): the rule below sent PAM (dk 64, dv 512) to torch's fused
-memory-efficient kernel. It matched mmseg's output and gradients to fp32 rounding and held a
-tenth of mmseg's peak, but it was slower than mmseg's plain matmul-softmax-matmul in bf16
+memory-efficient kernel. In fp32 it matched mmseg's output to 2e-6 and the input gradient
+to 2e-4 of their scale, and it held about a tenth of mmseg's peak, but it was slower than mmseg's plain matmul-softmax-matmul in bf16
 training (by far) and in fp32 inference, and as fast in bf16 inference. The non-local block
 (dk = dv = 256) ran at mmcv's speed. Whether ``'blocked'`` (cuBLAS GEMMs per block) or SDPA
 with the values split into heads of 128 beats the fused kernel for PAM on a GPU was not

@@ -130,9 +130,10 @@ def _acc_dtype(t: torch.Tensor) -> torch.dtype:
 #: ``exp`` of a logit more than this far below its row's maximum (or log-sum-exp) is below
 #: the smallest normal float32 (exp(-87.34)); such arguments are raised to it. Subnormal
 #: results go through a slow microcode path on x86 CPUs, and the unscaled energies of
-#: DANet's PAM send most of a row there: its training step ran 1.3 times as long
-#: (docs/benchmarks/attention_cpu.md). The change to a probability is at most
-#: exp(-87) = 1.6e-38, far below float32 rounding of any row that sums to 1.
+#: DANet's PAM send most of a row there (profiled at its training size on 2 cores, exp_ took
+#: a third of the step's CPU time without the floor; docs/benchmarks/attention_cpu.md
+#: has the step after it). The change to a probability is at most exp(-87) = 1.6e-38, far
+#: below float32 rounding of any row that sums to 1.
 EXP_FLOOR = {torch.float32: -87.0}
 
 
@@ -140,6 +141,26 @@ def _exp_(t: torch.Tensor) -> torch.Tensor:
     """``t.exp_()`` for logits already shifted to at most 0, with no subnormal result."""
     floor = EXP_FLOOR.get(t.dtype)
     return (t.clamp_(min=floor) if floor is not None else t).exp_()
+
+
+class _BlockBuffer:
+    """One block-sized tensor that the blocks of a call reuse for their scores (and their
+    gradient), instead of allocating tens of MiB per block: each fresh allocation of that size
+    is a new mapping whose pages fault in (glibc maps blocks this large directly)."""
+
+    def __init__(self):
+        self.t = None
+
+    def matmul(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        shape = torch.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1])
+        if torch.is_grad_enabled():  # out= takes no part in autograd (double backward)
+            return torch.matmul(a, b)
+        t = self.t
+        if (t is None or t.shape != shape or t.dtype != a.dtype or t.device != a.device):
+            t = torch.empty(shape, dtype=a.dtype, device=a.device)
+            if self.t is None or self.t.shape[-2] <= shape[-2]:  # keep the full-size block
+                self.t = t
+        return torch.matmul(a, b, out=t)
 
 
 def _forward(q, k, v, scale, mode, bias, rel, rows, cols, need_lse=True):
@@ -153,36 +174,39 @@ def _forward(q, k, v, scale, mode, bias, rel, rows, cols, need_lse=True):
     # rounds its output to bf16, and unscaled energies of ~1e3 would lose whole units.
     kt = k.to(acc_t).transpose(-2, -1)
     factor = scale if mode == 'softmax' else scale / k.shape[2]
+    buf = _BlockBuffer()
     for start in range(0, nq, rows):
         stop = min(start + rows, nq)
         qb = q[:, :, start:stop].to(acc_t)
         if factor != 1.0:
             qb = qb * factor  # rows × dk multiplications instead of rows × Nk
         bias_b = _bias_block(bias, rel, start, stop, acc_t)
-        out[:, :, start:stop], lse_b = _forward_block(qb, kt, v, bias_b, mode, cols, need_lse)
+        out[:, :, start:stop], lse_b = _forward_block(qb, kt, v, bias_b, mode, cols, need_lse,
+                                                      buf)
         if lse is not None and lse_b is not None:
             lse[:, :, start:stop] = lse_b
     return out, lse
 
 
-def _forward_block(qb, kt, v, bias_b, mode, cols, need_lse=True):
+def _forward_block(qb, kt, v, bias_b, mode, cols, need_lse=True, buf=None):
     """One block of query rows: (output, log-sum-exp) with the softmax in fp32, over all
     keys at once (in place) or over key blocks of ``cols`` (online softmax). Without
     ``need_lse`` (no backward will run) torch's fused softmax is used: one pass over a block
     that exceeds the cache instead of four."""
     nk = kt.shape[-1]
+    scores = (buf or _BlockBuffer()).matmul
     if mode == 'dot_product':
-        s = torch.matmul(qb, kt)
+        s = scores(qb, kt)
         if bias_b is not None:
             s.add_(bias_b / nk)
         return torch.matmul(s.to(v.dtype), v), None
     if not need_lse and cols >= nk:
-        s = torch.matmul(qb, kt)
+        s = scores(qb, kt)
         if bias_b is not None:
             s.add_(bias_b)
         return torch.matmul(torch.softmax(s, dim=-1).to(v.dtype), v).to(qb.dtype), None
     if cols >= nk:  # one pass over all keys, softmax in place
-        s = torch.matmul(qb, kt)
+        s = scores(qb, kt)
         if bias_b is not None:
             s.add_(bias_b)
         m = s.amax(dim=-1, keepdim=True)
@@ -243,13 +267,14 @@ def _backward(q, k, v, out, lse, dout, scale, mode, bias, rel, rows, need_bias_g
         # D_i = rowsum(dO_i ∘ O_i) (Algorithm 2, line 4), in fp32
         delta = (dout.to(acc_t) * out.to(acc_t)).sum(dim=-1, keepdim=True)
     factor = scale if mode == 'softmax' else scale / nk
+    s_buf, dp_buf = _BlockBuffer(), _BlockBuffer()
     for start in range(0, nq, rows):
         stop = min(start + rows, nq)
         qb = q[:, :, start:stop]
         qw = qb.to(acc_t)
         dob = dout_c[:, :, start:stop]
         bias_b = _bias_block(bias, rel, start, stop, acc_t)
-        s = torch.matmul(qw * factor if factor != 1.0 else qw, kt)
+        s = s_buf.matmul(qw * factor if factor != 1.0 else qw, kt)
         if mode == 'softmax':
             if bias_b is not None:
                 s.add_(bias_b)
@@ -260,7 +285,7 @@ def _backward(q, k, v, out, lse, dout, scale, mode, bias, rel, rows, need_bias_g
             p = s  # P = S / Nk
         p_c = p.to(v.dtype)
         _accumulate(dv, p_c.transpose(-2, -1), dob)  # dV += Pᵀ dO
-        dp = torch.matmul(dout_w[:, :, start:stop], vt)  # dP = dO Vᵀ
+        dp = dp_buf.matmul(dout_w[:, :, start:stop], vt)  # dP = dO Vᵀ
         if mode == 'softmax':
             ds = dp.sub_(delta[:, :, start:stop]).mul_(p)  # dS = P ∘ (dP - D)
         else:

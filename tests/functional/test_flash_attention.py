@@ -279,3 +279,24 @@ def test_no_subnormal_probabilities_with_unscaled_energies(cols, monkeypatch):
     shifted = s - s.amax(-1, keepdim=True)
     plain = shifted.exp()
     assert int(((plain != 0) & (plain < torch.finfo(torch.float32).tiny)).sum()) > 0
+
+
+def test_blocks_share_one_score_buffer():
+    """The blocks of a call write their scores into one reused tensor (a fresh tens-of-MiB
+    allocation per block costs page faults); a shorter last block does not replace it, and
+    with grad enabled (double backward) nothing is written through out=."""
+    buf = flash._BlockBuffer()
+    a, b = torch.randn(2, 3, 5, 4), torch.randn(2, 1, 4, 7)
+    with torch.no_grad():
+        first = buf.matmul(a, b)
+        torch.testing.assert_close(first, a @ b)
+        ptr = first.data_ptr()
+        again = buf.matmul(a + 1, b)
+        assert again.data_ptr() == ptr
+        torch.testing.assert_close(again, (a + 1) @ b)
+        last = buf.matmul(a[:, :, :2], b)
+        assert last.shape == (2, 3, 2, 7) and buf.t.data_ptr() == ptr
+    a.requires_grad_()
+    with torch.enable_grad():
+        fresh = buf.matmul(a, b)
+    assert fresh.requires_grad and fresh.data_ptr() != ptr
