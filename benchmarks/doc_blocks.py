@@ -152,6 +152,41 @@ def render_modules(source: str, options: Dict[str, str]) -> List[str]:
                                  'll' + 'r' * (len(cases) + 1))
 
 
+def render_attention(source: str, options: Dict[str, str]) -> List[str]:
+    """One line per attnplug row of a ``tools/benchmark_attention.py --compare`` CSV: its
+    speed and peak memory against the reference module measured in the same run, the roofline
+    fraction of an inference and a head's attention share where the report has them.
+    ``memory_only=1`` leaves the speed out (a run beside another job)."""
+    rows, header = reporting.read_csv(osp.join(ROOT, source))
+    what = {'pam-train': 'PAM forward + backward', 'pam-infer': 'PAM forward',
+            'nl-train': 'non-local forward + backward', 'nl-infer': 'non-local forward',
+            'heads-train': '{head} training step', 'heads-infer': '{head} forward'}
+    lines = [_origin(header, source), '']
+    for r in rows:
+        if r['impl'] != 'attnplug' or r.get('error') or r['suite'] not in what:
+            continue
+        family = r['suite'].split('-')[0]
+        ref = 'mmcv' if family == 'nl' else 'mmseg'
+        h, w = (int(v) for v in r['size'].split('x'))
+        size = (f'B={r["batch"]}, features of a {8 * h}×{8 * w} crop' if family == 'heads'
+                else f'{r["batch"]}×{h}×{w}')
+        head = dict(da='DAHead', nl='NLHead').get(r['head'], r['head'])
+        parts = []
+        if options.get('memory_only') != '1':
+            parts.append(f'{_f(r.get("speed_vs_ref"))}× {ref}\'s speed')
+        if r.get('mem_vs_ref'):
+            parts.append(f'{_f(r["mem_vs_ref"])}× {ref}\'s peak memory')
+        if r.get('attention_mem_vs_ref'):
+            parts.append(f'the attention\'s share of the peak {_f(r["attention_mem_vs_ref"])}× '
+                         f'{ref}\'s')
+        if r.get('roofline_fraction'):
+            parts.append(f'{100 * float(r["roofline_fraction"]):.0f}% of the fp32 GEMM roofline '
+                         'measured in the same run')
+        lines.append(f'- {what[r["suite"]].format(head=head)} ({size}): ' + '; '.join(parts)
+                     + '.')
+    return lines
+
+
 def render_tool_markdown(source: str, options: Dict[str, str]) -> List[str]:
     """The measured part of a report a tool wrote as markdown (``tools/benchmark_det_plugins.py``
     writes its table into ``<out>.md``): from its ``- date:`` line to the end of its first
@@ -188,6 +223,7 @@ RENDERERS: Dict[str, Callable[[str, Dict[str, str]], List[str]]] = {
     'tools/leaderboard.py': render_leaderboard,
     'tools/benchmark_learning.py': render_learning,
     'tools/benchmark_heads.py': render_heads,
+    'tools/benchmark_attention.py': render_attention,
     'tools/get_flops.py': render_flops,
     'tools/benchmark_modules.py': render_modules,
 }

@@ -90,3 +90,19 @@ def test_cut_short_cuda_run_renders_from_its_log(tool, tmp_path, dtype):
     rows, _ = tool._reporting().read_csv(out + '.csv')
     pam = next(r for r in rows if r['suite'] == 'pam-train' and r['impl'] == 'attnplug')
     assert pam['backend'] == 'sdpa' and float(pam['mem_vs_ref']) < 0.25
+
+
+def test_doc_block_lines_come_from_the_report_rows(tool):
+    """The README's block (benchmarks/doc_blocks.render_attention) states each attnplug row's
+    ratios as the CSV has them, and leaves the speed out when asked (memory_only=1)."""
+    from benchmarks import doc_blocks
+    source = 'docs/benchmarks/attention_cpu.csv'
+    rows, _ = tool._reporting().read_csv(osp.join(ROOT, source))
+    text = doc_blocks.render('tools/benchmark_attention.py', source, {})
+    pam = next(r for r in rows if r['suite'] == 'pam-train' and r['impl'] == 'attnplug')
+    assert (f'PAM forward + backward ({pam["batch"]}×{pam["size"].replace("x", "×")}): '
+            f'{float(pam["speed_vs_ref"]):.2f}× mmseg\'s speed; '
+            f'{float(pam["mem_vs_ref"]):.2f}× mmseg\'s peak memory.') in text
+    assert text.count('\n- ') == sum(r['impl'] == 'attnplug' for r in rows)
+    quiet = doc_blocks.render('tools/benchmark_attention.py', source, {'memory_only': '1'})
+    assert 'speed' not in quiet and "× mmseg's peak memory" in quiet
