@@ -228,6 +228,94 @@ def assert_layer_contract(module: nn.Module, in_channels: int, linear_memory: bo
                                   f'2·C·H·W = {bound} at {size[0]}x{size[1]}')
 
 
+def mmseg_head_pair(ours_cls, ref_cls, ours_only: Sequence[str] = ('memory_budget',
+                                                                   'block_size'), **kwargs):
+    """(reference, attnplug) decode heads built from the same arguments (``ours_only`` go to
+    attnplug's alone), with the reference's random weights (:func:`randomise`) loaded into
+    attnplug's strictly: the drop-in keeps every state-dict key."""
+    ref = randomise(ref_cls(**{k: v for k, v in kwargs.items() if k not in ours_only}))
+    ours = ours_cls(**kwargs)
+    result = ours.load_state_dict(ref.state_dict(), strict=True)
+    assert not result.missing_keys and not result.unexpected_keys, result
+    assert sorted(ours.state_dict()) == sorted(ref.state_dict())
+    return ref, ours
+
+
+def assert_head_matches(ref: nn.Module, ours: nn.Module, inputs, num_classes: int,
+                        img_shape=(45, 61), atol: float = 1e-4) -> None:
+    """In eval mode, attnplug's head gives the reference's logits (at the feature size) and
+    its ``predict`` the reference's (resized to ``img_shape``)."""
+    ref.eval(), ours.eval()
+    with torch.no_grad():
+        out = ours(inputs)
+        assert out.shape == (inputs[0].shape[0], num_classes, *inputs[0].shape[2:]), out.shape
+        torch.testing.assert_close(out, ref(inputs), atol=atol, rtol=0)
+        metas = [dict(img_shape=img_shape)] * inputs[0].shape[0]
+        torch.testing.assert_close(ours.predict(inputs, metas, test_cfg={}),
+                                   ref.predict(inputs, metas, test_cfg={}), atol=atol, rtol=0)
+
+
+def assert_head_loss_matches(ref: nn.Module, ours: nn.Module, inputs, num_classes: int,
+                             label_shape=(45, 61), atol: float = 1e-4,
+                             compare_grads: bool = False) -> dict:
+    """In training mode, attnplug's head gives the reference's losses on the same seeded
+    labels (dropout seeded alike), and every parameter gets a finite gradient (with
+    ``compare_grads``, the reference's gradient within 1e-4 + 1e-3 relative). Returns
+    attnplug's losses."""
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+    ref.train(), ours.train()
+    gen = torch.Generator().manual_seed(0)
+    samples = [SegDataSample(gt_sem_seg=PixelData(
+        data=torch.randint(0, num_classes, (1, *label_shape), generator=gen)))
+        for _ in range(inputs[0].shape[0])]
+    torch.manual_seed(1)
+    expected = ref.loss(inputs, samples, train_cfg={})
+    torch.manual_seed(1)
+    got = ours.loss(inputs, samples, train_cfg={})
+    assert set(got) == set(expected) == {'loss_ce', 'acc_seg'}, set(got)
+    for key in expected:
+        torch.testing.assert_close(got[key], expected[key], atol=atol, rtol=0)
+    got['loss_ce'].backward()
+    for name, p in ours.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+    if compare_grads:
+        expected['loss_ce'].backward()
+        ref_params = dict(ref.named_parameters())
+        for name, p in ours.named_parameters():
+            torch.testing.assert_close(p.grad, ref_params[name].grad, atol=1e-4, rtol=1e-3,
+                                       msg=name)
+    return got
+
+
+class _HeadOnTensor(nn.Module):
+    """A decode head called on one tensor (heads take a list of feature maps)."""
+
+    def __init__(self, head: nn.Module):
+        super().__init__()
+        self.head = head
+
+    def forward(self, x):
+        return self.head([x])
+
+
+def assert_head_onnx_parity(head: nn.Module, x: torch.Tensor, opset: int = 17,
+                            atol: float = 1e-4) -> bytes:
+    """``torch.onnx.export(dynamo=True)`` of the eval head on ``x``, and onnxruntime's output
+    within ``atol`` of PyTorch's. Returns the ONNX model's bytes."""
+    import onnxruntime as ort
+    head.eval()
+    with torch.no_grad():
+        expected = head([x])
+    buf = io.BytesIO()
+    torch.onnx.export(_HeadOnTensor(head).eval(), (x, ), buf, opset_version=opset,
+                      input_names=['x'], output_names=['y'], dynamo=True, verbose=False)
+    sess = ort.InferenceSession(buf.getvalue(), providers=['CPUExecutionProvider'])
+    got = torch.from_numpy(sess.run(None, {'x': x.numpy()})[0])
+    torch.testing.assert_close(got, expected, atol=atol, rtol=0)
+    return buf.getvalue()
+
+
 def stock_tool(package: str, name: str) -> str:
     """The path of an installed OpenMMLab package's own ``tools/<name>.py`` (the copy its wheel
     ships under ``.mim/``), e.g. ``stock_tool('mmseg', 'train')``: the unchanged stock tools

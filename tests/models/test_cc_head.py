@@ -8,26 +8,20 @@ import sys
 import pytest
 import torch
 import torch.nn as nn
-from mmengine.structures import PixelData
 from mmseg.models.decode_heads import CCHead as MMSegCCHead
-from mmseg.structures import SegDataSample
 
 import attnplug.models.decode_heads.cc_head as cc_head_module
 from attnplug.layers import CrissCrossAttention
 from attnplug.models.decode_heads import CCHead
-from attnplug.testing import randomise
+from attnplug.testing import assert_head_loss_matches, assert_head_matches, mmseg_head_pair
 
 IN, CH, CLS = 8, 16, 5
 KWARGS = dict(in_channels=IN, channels=CH, num_classes=CLS, norm_cfg=dict(type='BN'))
 
 
 def _pair(**kwargs):
-    kwargs = {**KWARGS, **kwargs}
-    ref = randomise(MMSegCCHead(**kwargs))
-    ours = CCHead(**kwargs)
-    result = ours.load_state_dict(ref.state_dict(), strict=True)
-    assert not result.missing_keys and not result.unexpected_keys
-    assert list(ours.state_dict()) == list(ref.state_dict())
+    ref, ours = mmseg_head_pair(CCHead, MMSegCCHead, ours_only=(), **KWARGS, **kwargs)
+    assert list(ours.state_dict()) == list(ref.state_dict())  # in mmseg's order, too
     return ref, ours
 
 
@@ -36,34 +30,12 @@ def _pair(**kwargs):
 def test_forward_and_predict_match_mmseg(size, recurrence, concat_input):
     ref, ours = _pair(recurrence=recurrence, concat_input=concat_input)
     assert ours.recurrence == ours.cca.recurrence == recurrence
-    ref.eval(), ours.eval()
-    inputs = [torch.randn(2, IN, *size)]
-    with torch.no_grad():
-        out = ours(inputs)
-        assert out.shape == (2, CLS, *size)
-        torch.testing.assert_close(out, ref(inputs), atol=1e-4, rtol=0)
-        metas = [dict(img_shape=(45, 61))] * 2
-        torch.testing.assert_close(ours.predict(inputs, metas, test_cfg={}),
-                                   ref.predict(inputs, metas, test_cfg={}), atol=1e-4, rtol=0)
+    assert_head_matches(ref, ours, [torch.randn(2, IN, *size)], CLS)
 
 
 def test_loss_matches_mmseg_in_training_mode_and_gradients_flow():
     ref, ours = _pair()
-    ref.train(), ours.train()
-    inputs = [torch.randn(2, IN, 23, 31)]
-    gen = torch.Generator().manual_seed(0)
-    samples = [SegDataSample(gt_sem_seg=PixelData(
-        data=torch.randint(0, CLS, (1, 45, 61), generator=gen))) for _ in range(2)]
-    torch.manual_seed(1)
-    expected = ref.loss(inputs, samples, train_cfg={})
-    torch.manual_seed(1)
-    got = ours.loss(inputs, samples, train_cfg={})
-    assert set(got) == set(expected) == {'loss_ce', 'acc_seg'}
-    for key in expected:
-        torch.testing.assert_close(got[key], expected[key], atol=1e-4, rtol=0)
-    got['loss_ce'].backward()
-    for name, p in ours.named_parameters():
-        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+    assert_head_loss_matches(ref, ours, [torch.randn(2, IN, 23, 31)], CLS)
     assert ours.cca.gamma.scale.grad.abs() > 0
 
 

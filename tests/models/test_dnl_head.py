@@ -1,17 +1,16 @@
 """attnplug.DNLHead against mmseg's DNLHead (its DisentangledNonLocal2d on mmcv's NonLocal2d):
 same keys, outputs, predictions and losses in every mode; no N×N map; ONNX export."""
 import importlib
-import io
 
 import pytest
 import torch
-from mmengine.structures import PixelData
 from mmseg.models.decode_heads import DNLHead as MMSegDNLHead
-from mmseg.structures import SegDataSample
 
 from attnplug.models.decode_heads import DNLHead
 from attnplug.models.decode_heads.dnl_head import DisentangledNonLocal2d
-from attnplug.testing import largest_tensor, randomise
+from attnplug.testing import (assert_head_loss_matches, assert_head_matches,
+                              assert_head_onnx_parity, largest_tensor, mmseg_head_pair,
+                              randomise)
 
 flash_module = importlib.import_module('attnplug.functional.flash_attention')
 IN, CH, CLS = 8, 16, 5
@@ -20,13 +19,7 @@ MODES = ['embedded_gaussian', 'dot_product', 'gaussian', 'concatenation']
 
 
 def _pair(**kwargs):
-    ref_kwargs = {k: v for k, v in kwargs.items() if k not in ('memory_budget', 'block_size')}
-    ref = randomise(MMSegDNLHead(**KWARGS, **ref_kwargs))
-    ours = DNLHead(**KWARGS, **kwargs)
-    result = ours.load_state_dict(ref.state_dict(), strict=True)
-    assert not result.missing_keys and not result.unexpected_keys
-    assert sorted(ours.state_dict()) == sorted(ref.state_dict())
-    return ref, ours
+    return mmseg_head_pair(DNLHead, MMSegDNLHead, **KWARGS, **kwargs)
 
 
 @pytest.mark.parametrize('size', [(23, 23), (23, 31)])
@@ -38,15 +31,7 @@ def test_forward_and_predict_match_mmseg(size, mode, use_scale):
     ref, ours = _pair(mode=mode, use_scale=use_scale)
     assert type(ours.dnl_block) is DisentangledNonLocal2d
     assert ours.dnl_block.inter_channels == CH // 2 and ours.dnl_block.temperature == 0.05
-    ref.eval(), ours.eval()
-    inputs = [torch.randn(2, IN, *size)]
-    with torch.no_grad():
-        out = ours(inputs)
-        assert out.shape == (2, CLS, *size)
-        torch.testing.assert_close(out, ref(inputs), atol=1e-4, rtol=0)
-        metas = [dict(img_shape=(45, 61))] * 2
-        torch.testing.assert_close(ours.predict(inputs, metas, test_cfg={}),
-                                   ref.predict(inputs, metas, test_cfg={}), atol=1e-4, rtol=0)
+    assert_head_matches(ref, ours, [torch.randn(2, IN, *size)], CLS)
 
 
 @pytest.mark.parametrize('temperature', [0.05, 1.0])
@@ -68,24 +53,10 @@ def test_block_alone_matches_and_its_terms_matter(temperature):
 
 def test_loss_matches_mmseg_in_training_mode_and_gradients_flow():
     ref, ours = _pair()
-    ref.train(), ours.train()
-    inputs = [torch.randn(2, IN, 23, 31)]
-    gen = torch.Generator().manual_seed(0)
-    samples = [SegDataSample(gt_sem_seg=PixelData(
-        data=torch.randint(0, CLS, (1, 45, 61), generator=gen))) for _ in range(2)]
-    torch.manual_seed(1)
-    expected = ref.loss(inputs, samples, train_cfg={})
-    torch.manual_seed(1)
-    got = ours.loss(inputs, samples, train_cfg={})
-    assert set(got) == set(expected) == {'loss_ce', 'acc_seg'}
-    for key in expected:
-        torch.testing.assert_close(got[key], expected[key], atol=1e-4, rtol=0)
+    assert_head_loss_matches(ref, ours, [torch.randn(2, IN, 23, 31)], CLS)
     # BN statistics, conv_out's included
     for (name, a), b in zip(ours.named_buffers(), ref.buffers()):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=0, msg=name)
-    got['loss_ce'].backward()
-    for name, p in ours.named_parameters():
-        assert p.grad is not None and torch.isfinite(p.grad).all(), name
 
 
 def test_gaussian_mode_trains_where_mmsegs_in_place_centring_fails():
@@ -164,28 +135,9 @@ def test_block_size_reaches_the_attention(monkeypatch):
 
 @pytest.mark.parametrize('mode', MODES)
 def test_onnx_export_matches_onnxruntime(mode):
-    ort = pytest.importorskip('onnxruntime')
+    pytest.importorskip('onnxruntime')
     _, ours = _pair(mode=mode)
-    ours.eval()
-
-    class Wrapped(torch.nn.Module):
-
-        def __init__(self, head):
-            super().__init__()
-            self.head = head
-
-        def forward(self, x):
-            return self.head([x])
-
-    x = torch.randn(1, IN, 23, 31)
-    with torch.no_grad():
-        expected = ours([x])
-    buf = io.BytesIO()
-    torch.onnx.export(Wrapped(ours).eval(), (x, ), buf, opset_version=17, input_names=['x'],
-                      output_names=['y'], dynamo=True, verbose=False)
-    sess = ort.InferenceSession(buf.getvalue(), providers=['CPUExecutionProvider'])
-    got = torch.from_numpy(sess.run(None, {'x': x.numpy()})[0])
-    torch.testing.assert_close(got, expected, atol=1e-4, rtol=0)
+    assert_head_onnx_parity(ours, torch.randn(1, IN, 23, 31))
 
 
 def test_errors_match_mmseg():

@@ -4,13 +4,12 @@ import importlib
 
 import pytest
 import torch
-from mmengine.structures import PixelData
 from mmseg.models.decode_heads import NLHead as MMSegNLHead
-from mmseg.structures import SegDataSample
 
 from attnplug.layers import NonLocal2d
 from attnplug.models.decode_heads import NLHead
-from attnplug.testing import largest_tensor, randomise
+from attnplug.testing import (assert_head_loss_matches, assert_head_matches, largest_tensor,
+                              mmseg_head_pair)
 
 flash_module = importlib.import_module('attnplug.functional.flash_attention')
 IN, CH, CLS = 8, 16, 5
@@ -18,13 +17,7 @@ KWARGS = dict(in_channels=IN, channels=CH, num_classes=CLS, norm_cfg=dict(type='
 
 
 def _pair(**kwargs):
-    ref_kwargs = {k: v for k, v in kwargs.items() if k not in ('memory_budget', 'block_size')}
-    ref = randomise(MMSegNLHead(**KWARGS, **ref_kwargs))
-    ours = NLHead(**KWARGS, **kwargs)
-    result = ours.load_state_dict(ref.state_dict(), strict=True)
-    assert not result.missing_keys and not result.unexpected_keys
-    assert sorted(ours.state_dict()) == sorted(ref.state_dict())
-    return ref, ours
+    return mmseg_head_pair(NLHead, MMSegNLHead, **KWARGS, **kwargs)
 
 
 @pytest.mark.parametrize('size', [(23, 23), (23, 31)])
@@ -34,34 +27,11 @@ def _pair(**kwargs):
 def test_forward_and_predict_match_mmseg(size, mode, use_scale):
     ref, ours = _pair(mode=mode, use_scale=use_scale)
     assert type(ours.nl_block) is NonLocal2d and ours.nl_block.inter_channels == CH // 2
-    ref.eval(), ours.eval()
-    inputs = [torch.randn(2, IN, *size)]
-    with torch.no_grad():
-        out = ours(inputs)
-        assert out.shape == (2, CLS, *size)
-        torch.testing.assert_close(out, ref(inputs), atol=1e-4, rtol=0)
-        metas = [dict(img_shape=(45, 61))] * 2
-        torch.testing.assert_close(ours.predict(inputs, metas, test_cfg={}),
-                                   ref.predict(inputs, metas, test_cfg={}), atol=1e-4, rtol=0)
+    assert_head_matches(ref, ours, [torch.randn(2, IN, *size)], CLS)
 
 
 def test_loss_matches_mmseg_in_training_mode_and_gradients_flow():
-    ref, ours = _pair()
-    ref.train(), ours.train()
-    inputs = [torch.randn(2, IN, 23, 31)]
-    gen = torch.Generator().manual_seed(0)
-    samples = [SegDataSample(gt_sem_seg=PixelData(
-        data=torch.randint(0, CLS, (1, 45, 61), generator=gen))) for _ in range(2)]
-    torch.manual_seed(1)
-    expected = ref.loss(inputs, samples, train_cfg={})
-    torch.manual_seed(1)
-    got = ours.loss(inputs, samples, train_cfg={})
-    assert set(got) == set(expected) == {'loss_ce', 'acc_seg'}
-    for key in expected:
-        torch.testing.assert_close(got[key], expected[key], atol=1e-4, rtol=0)
-    got['loss_ce'].backward()
-    for name, p in ours.named_parameters():
-        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+    assert_head_loss_matches(*_pair(), [torch.randn(2, IN, 23, 31)], CLS)
 
 
 @pytest.mark.parametrize('mode', ['embedded_gaussian', 'dot_product', 'gaussian'])

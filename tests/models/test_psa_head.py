@@ -1,32 +1,24 @@
 """attnplug.PSAHead (pure PyTorch) against mmseg's PSAHead (mmcv's compiled PSAMask op): same
 keys, outputs and losses for every psa_type and compact mode; ONNX export without a custom
 op; the N×N map only one block at a time."""
-import io
 
 import pytest
 import torch
-from mmengine.structures import PixelData
 from mmseg.models.decode_heads import PSAHead as MMSegPSAHead
-from mmseg.structures import SegDataSample
 
 from attnplug.functional.point_wise_spatial_attention import (grid_positions,
                                                               point_wise_spatial_attention,
                                                               psa_window_index)
 from attnplug.models.decode_heads import PSAHead
-from attnplug.testing import largest_tensor, randomise
+from attnplug.testing import (assert_head_loss_matches, assert_head_onnx_parity, largest_tensor,
+                              mmseg_head_pair)
 
 IN, CH, CLS = 6, 4, 5
 KWARGS = dict(in_channels=IN, channels=CH, num_classes=CLS, norm_cfg=dict(type='BN'))
 
 
 def _pair(**kwargs):
-    ref_kwargs = {k: v for k, v in kwargs.items() if k not in ('memory_budget', 'block_size')}
-    ref = randomise(MMSegPSAHead(**KWARGS, **ref_kwargs))
-    ours = PSAHead(**KWARGS, **kwargs)
-    result = ours.load_state_dict(ref.state_dict(), strict=True)
-    assert not result.missing_keys and not result.unexpected_keys
-    assert sorted(ours.state_dict()) == sorted(ref.state_dict())
-    return ref, ours
+    return mmseg_head_pair(PSAHead, MMSegPSAHead, **KWARGS, **kwargs)
 
 
 # (input size, mask size): the mask covering the map (as mmseg's configs), a mask smaller
@@ -95,24 +87,8 @@ def test_blocks_give_the_same_result(block_size):
 
 def test_loss_matches_mmseg_in_training_mode_and_gradients_flow():
     ref, ours = _pair(mask_size=(13, 17), block_size=20)  # blocks recomputed in backward
-    ref.train(), ours.train()
-    inputs = [torch.randn(2, IN, 13, 17)]
-    gen = torch.Generator().manual_seed(0)
-    samples = [SegDataSample(gt_sem_seg=PixelData(
-        data=torch.randint(0, CLS, (1, 25, 33), generator=gen))) for _ in range(2)]
-    torch.manual_seed(1)
-    expected = ref.loss(inputs, samples, train_cfg={})
-    torch.manual_seed(1)
-    got = ours.loss(inputs, samples, train_cfg={})
-    for key in expected:
-        torch.testing.assert_close(got[key], expected[key], atol=1e-4, rtol=0)
-    expected['loss_ce'].backward()
-    got['loss_ce'].backward()
-    ref_grads = dict(ref.named_parameters())
-    for name, p in ours.named_parameters():
-        assert p.grad is not None, name
-        torch.testing.assert_close(p.grad, ref_grads[name].grad, atol=1e-4, rtol=1e-3,
-                                   msg=name)
+    assert_head_loss_matches(ref, ours, [torch.randn(2, IN, 13, 17)], CLS, label_shape=(25, 33),
+                             compare_grads=True)
 
 
 def test_n_by_n_map_only_in_blocks():
@@ -156,33 +132,13 @@ def test_n_by_n_map_only_in_blocks():
 @pytest.mark.parametrize('psa_type,compact', [('bi-direction', False), ('collect', False),
                                               ('distribute', False), ('collect', True)])
 def test_onnx_export_matches_onnxruntime_without_custom_ops(psa_type, compact):
-    ort = pytest.importorskip('onnxruntime')
+    pytest.importorskip('onnxruntime')
     import onnx
     mask = (7, 9) if compact else (13, 17)
     _, ours = _pair(psa_type=psa_type, compact=compact, mask_size=mask)
-    ours.eval()
-
-    class Wrapped(torch.nn.Module):
-
-        def __init__(self, head):
-            super().__init__()
-            self.head = head
-
-        def forward(self, x):
-            return self.head([x])
-
-    x = torch.randn(1, IN, 13, 17)
-    with torch.no_grad():
-        expected = ours([x])
-    buf = io.BytesIO()
-    torch.onnx.export(Wrapped(ours).eval(), (x, ), buf, opset_version=17, input_names=['x'],
-                      output_names=['y'], dynamo=True, verbose=False)
-    model = onnx.load_from_string(buf.getvalue())
+    model = onnx.load_from_string(assert_head_onnx_parity(ours, torch.randn(1, IN, 13, 17)))
     domains = {node.domain for node in model.graph.node}
     assert domains <= {'', 'ai.onnx'}, domains  # standard operators only
-    sess = ort.InferenceSession(buf.getvalue(), providers=['CPUExecutionProvider'])
-    got = torch.from_numpy(sess.run(None, {'x': x.numpy()})[0])
-    torch.testing.assert_close(got, expected, atol=1e-4, rtol=0)
 
 
 def test_errors_match_mmseg():
