@@ -68,18 +68,10 @@ def stub_module(name: str, **attrs) -> types.ModuleType:
 
 def seed_weights(module: torch.nn.Module, seed: int = 0, std: float = 0.3) -> torch.nn.Module:
     """Every floating parameter ``N(0, std²)``, BN running means ``N(0, 0.1²)`` and running
-    variances uniform in ``[0.5, 1.5]`` (the scheme of ``attnplug.testing.randomise`` with
-    ``dist='normal'``), so that zero-initialised gains and train/eval BN both count."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(torch.randn(p.shape, generator=gen) * std)
-        for name, buf in module.named_buffers():
-            if name.endswith('running_var'):
-                buf.copy_(torch.rand(buf.shape, generator=gen) + 0.5)
-            elif name.endswith('running_mean'):
-                buf.copy_(torch.randn(buf.shape, generator=gen) * 0.1)
-    return module
+    variances uniform in ``[0.5, 1.5]``: ``attnplug.testing.randomise`` with ``dist='normal'``,
+    so that zero-initialised gains and train/eval BN both count."""
+    from attnplug.testing import randomise
+    return randomise(module, seed, spread=std, dist='normal')
 
 
 def seeded_input(*shape, seed: int = 1, scale: float = 1.0) -> torch.Tensor:

@@ -4,10 +4,11 @@ import importlib
 
 import pytest
 import torch
+from mmseg.models.decode_heads import DNLHead as MMSegDNLHead
 from mmseg.models.decode_heads import NLHead as MMSegNLHead
 
 from attnplug.layers import NonLocal2d
-from attnplug.models.decode_heads import NLHead
+from attnplug.models.decode_heads import DNLHead, NLHead
 from attnplug.testing import (assert_head_loss_matches, assert_head_matches, largest_tensor,
                               mmseg_head_pair)
 
@@ -53,13 +54,16 @@ def test_no_n_by_n_map(mode):
     torch.testing.assert_close(got, expected, atol=1e-4, rtol=0)
 
 
-def test_block_size_reaches_the_attention(monkeypatch):
-    """Gaussian mode (key width C, value width C/2): query blocks of ``block_size`` rows."""
+@pytest.mark.parametrize('heads', [(NLHead, MMSegNLHead), (DNLHead, MMSegDNLHead)],
+                         ids=['NLHead', 'DNLHead'])
+def test_block_size_reaches_the_attention(monkeypatch, heads):
+    """Gaussian mode (key width C, value width C/2): query blocks of ``block_size`` rows, in
+    NLHead's block and in DNLHead's (the same attention under its disentangled terms)."""
     blocks = []
     block = flash_module._forward_block
     monkeypatch.setattr(flash_module, '_forward_block',
                         lambda qb, *a, **k: blocks.append(qb.shape[-2]) or block(qb, *a, **k))
-    ref, ours = _pair(mode='gaussian', block_size=64)
+    ref, ours = mmseg_head_pair(*heads, **KWARGS, mode='gaussian', block_size=64)
     ref.eval(), ours.eval()
     inputs = [torch.randn(1, IN, 23, 23)]
     with torch.no_grad():
