@@ -363,6 +363,8 @@ def launch(case):
     return json.loads(lines[-1])
 
 
+#: What a report's peak column is (its header's ``memory`` line).
+MEMORY_NOTE = 'peak growth over the state after setup (max over calls)'
 PARITY_FIELDS = ('parity_out', 'parity_grad', 'ref_parity_out', 'ref_parity_grad')
 
 
@@ -555,7 +557,7 @@ def compare(args, argv):
                 + '; wall clock'
                 + (' (synchronised)' if args.device.startswith('cuda') else
                    ', CPU time of the process beside it')),
-        memory='peak growth over the state after setup (max over calls)',
+        memory=MEMORY_NOTE,
         wall_time_of_the_whole_run=f'{(time.time() - t_start) / 60:.1f} min',
         **({'note': args.note} if args.note else {}))
     reporting.write_csv(args.out + '.csv', rows, CSV_FIELDS, header)
@@ -623,8 +625,8 @@ def from_log(run_dir, dtype, out=None):
         'date': run['date'], 'device': f'cuda: {gpu} (PyTorch {py_torch[1]}, CUDA {py_torch[2]})',
         'versions': f'python {py_torch[0]}, torch {py_torch[1]}; ' + run['versions'],
         'command': run['commands'][dtype], 'device_kind': 'cuda', 'dtype': dtype,
-        'timing': run['timing'], 'memory': 'peak growth over the state after setup (max over '
-        'calls)', 'rendered_from': f'{osp.relpath(run_dir, ROOT)}/bench_{dtype}.log by '
+        'timing': run['timing'], 'memory': MEMORY_NOTE,
+        'rendered_from': f'{osp.relpath(run_dir, ROOT)}/bench_{dtype}.log by '
         f'python tools/benchmark_attention.py --from-log {osp.relpath(run_dir, ROOT)} '
         f'--dtype {dtype}', 'note': run['note']}
     tag = 'cuda' + ('' if dtype == 'fp32' else f'_{dtype}')
