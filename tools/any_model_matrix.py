@@ -17,9 +17,9 @@ Per registered class:
 2. **placement**: the default ``after=`` from one dry run of the plain model
    (:func:`attnplug.models.with_plugins.suggest_placements`): every block of stages 2-S, else
    every block (or, where the repeated units hold no layers, a neck's convs: every layer of
-   stages 2-S, every layer), else the stage outputs, else the model's top-level parts, else the shallowest
-   parts that hold layers, else (torch.nn layers only) every numbered layer with weights of
-   its most numerous class;
+   stages 2-S, every layer), else the stage outputs, else the model's top-level parts, else
+   the shallowest parts that hold layers, else (torch.nn layers only) every numbered layer
+   with weights of its most numerous class;
 
 and per plugin (``GlobalContextBlock``, the identity at init; ``CBAM``):
 
@@ -29,9 +29,9 @@ and per plugin (``GlobalContextBlock``, the identity at init; ``CBAM``):
    <= 1e-5 relative to the output's scale; n/a for CBAM, which is not the identity);
 5. **fwd/bwd**: a training step (batch 2) gives finite outputs and a gradient on every plugin;
 6. **onnx**: ``torch.onnx.export(dynamo=True, opset 18)`` (the exporter's own opset) of the
-   eval model with perturbed plugins, onnxruntime within 1e-4 (relative to the output's scale) of PyTorch, or, where the plain
-   model's own export already differs by more, within 1.5 times the plain model's error (the
-   row's reason then gives both).
+   eval model with perturbed plugins, onnxruntime within 1e-4 (relative to the output's
+   scale) of PyTorch, or, where the plain model's own export already differs by more, within
+   1.5 times the plain model's error (the row's reason then gives both).
 
 A backbone is fed a 3-channel image of the first probe size; a neck gets one zero map per
 ``in_channels`` entry, at strides 4, 8, 16, ... of that size (the necks after a ViT: maps of

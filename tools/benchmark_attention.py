@@ -30,9 +30,10 @@ them alike:
 * ``nl-train`` / ``nl-infer``: mmcv's ``NonLocal2d`` against attnplug's (C=512, reduction 2,
   embedded Gaussian with ``use_scale``), B=2, ``--nl-size`` (default 32×48: mmcv's bf16
   GEMMs are emulated on CPUs without native bf16);
-* ``heads-train`` / ``heads-infer``: one training step (forward, loss, backward) of mmseg's ``DAHead`` and
-  ``NLHead`` (R-50-D8 settings: 2048 in, 512 channels, 19 classes) on B=2 features of a
-  ``--crop`` image (default 512×1024, i.e. 64×128 features), mmseg's and attnplug's, and
+* ``heads-train`` / ``heads-infer``: one training step (forward, loss, backward) of mmseg's
+  ``DAHead`` and ``NLHead`` (R-50-D8 settings: 2048 in, 512 channels, 19 classes) on B=2
+  features of a ``--crop`` image (default 512×1024, i.e. 64×128 features), mmseg's and
+  attnplug's, and
   mmseg's with the attention block replaced by an identity (``stub``): the attention's
   share of the peak is the head's peak minus the stub's. ``heads-infer``: the heads'
   ``forward`` under ``torch.inference_mode()`` (eval mode).
@@ -514,9 +515,9 @@ def render_markdown(csv_path):
               'memory ratios attnplug / reference. "vs ref fp32" is attnplug\'s output (and input '
               'gradient) against the reference module\'s in fp32 on the same input and '
               'weights, as max |difference| / max |reference|; under autocast "ref itself" is '
-              'the same measure for the reference\'s own autocast run. "attention (MiB)" is the head\'s peak minus '
-              'the peak of the same head with its attention block replaced by an identity '
-              '(`stub`).', '', '## Goals (issue 26)', '']
+              'the same measure for the reference\'s own autocast run. "attention (MiB)" is '
+              'the head\'s peak minus the peak of the same head with its attention block '
+              'replaced by an identity (`stub`).', '', '## Goals (issue 26)', '']
     for suite, head, field, op, bound, text in GOALS:
         row = next((r for r in rows if r['suite'] == suite and r['head'] == head
                     and r['impl'] == 'attnplug' and r.get(field)), None)
