@@ -150,8 +150,8 @@ from torch.utils.checkpoint import checkpoint
 from .flash_attention import RelativeBias2d, blocked_attention
 
 __all__ = ['attention', 'attention_probs', 'select_backend', 'choose_backend',
-           'sdpa_fused_accepts', 'chunk_rows', 'blocked_rows', 'RelativeBias2d',
-           'DEFAULT_MEMORY_BUDGET', 'export_loop', 'EXPORT_LOOPS']
+           'sdpa_fused_accepts', 'chunk_rows', 'blocked_rows', 'blocked_cols',
+           'RelativeBias2d', 'DEFAULT_MEMORY_BUDGET', 'export_loop', 'EXPORT_LOOPS']
 
 #: Bytes one fp32 block of scores may take in the chunked path.
 DEFAULT_MEMORY_BUDGET = 256 * 2**20
@@ -264,6 +264,12 @@ def _needs_grad(*tensors: torch.Tensor) -> bool:
 #: Bytes of one fp32 score block of the ``'blocked'`` backend when the budget allows more
 #: (measured fastest on this project's CPUs, see the module docstring).
 BLOCKED_BLOCK_BYTES = 32 * 2**20
+
+#: Keys per tile, and bytes of fp32 scores per tile, of the ``'blocked'`` forward at
+#: inference on a CPU (an online softmax over key tiles; measured fastest there, see the
+#: module docstring).
+BLOCKED_KEY_TILE = 2048
+BLOCKED_TILE_BYTES = 16 * 2**20
 
 #: Half-precision and fp32 dtypes, by name, for :func:`choose_backend`.
 _FLOAT_DTYPES = ('float16', 'bfloat16', 'float32', 'float64')
@@ -401,14 +407,30 @@ def select_backend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mode: str 
                           memory_budget=memory_budget)
 
 
+def blocked_cols(batch_heads: int, num_keys: int, device: str = 'cpu',
+                 training: bool = False) -> Optional[int]:
+    """Keys per tile of the ``'blocked'`` forward (its online softmax over key blocks), or
+    None for one pass over all keys: :data:`BLOCKED_KEY_TILE` at inference on a CPU when there
+    are at least two such tiles (measured faster there, see the module docstring); all keys
+    in training and on other devices (not measured)."""
+    if training or device != 'cpu' or num_keys < 2 * BLOCKED_KEY_TILE:
+        return None
+    return BLOCKED_KEY_TILE
+
+
 def blocked_rows(batch_heads: int, num_keys: int, memory_budget: int = DEFAULT_MEMORY_BUDGET,
-                 block_size: Optional[int] = None, training: bool = True) -> int:
+                 block_size: Optional[int] = None, training: bool = True,
+                 key_tile: Optional[int] = None) -> int:
     """Query rows per block of ``'blocked'``: ``block_size`` if given; else, in training, as
     many rows as fill :data:`BLOCKED_BLOCK_BYTES` of fp32 scores (the backward holds about
     three such blocks besides the O(N·d) tensors), never more than ``memory_budget``; at
-    inference the rows that fill ``memory_budget`` (larger GEMMs)."""
+    inference the rows that fill ``memory_budget`` (larger GEMMs), or with key tiles of
+    ``key_tile`` keys (:func:`blocked_cols`) the rows of a :data:`BLOCKED_TILE_BYTES` tile."""
     if block_size:
         return max(1, int(block_size))
+    if key_tile:
+        return min(chunk_rows(batch_heads, key_tile, memory_budget),
+                   chunk_rows(batch_heads, key_tile, BLOCKED_TILE_BYTES))
     rows = chunk_rows(batch_heads, num_keys, memory_budget)
     if training:
         rows = min(rows, chunk_rows(batch_heads, num_keys, BLOCKED_BLOCK_BYTES))
@@ -483,12 +505,13 @@ def attention(q: torch.Tensor,
                              'RelativeBias2d, not another callable')
         heads = max(q4.shape[1], k4.shape[1])
         bias_t = bias if torch.is_tensor(bias) else None
+        training = _needs_grad(q4, k4, v4, *(() if bias_t is None else (bias_t, )))
+        cols = blocked_cols(q4.shape[0] * heads, k4.shape[2], q4.device.type, training)
         rows = blocked_rows(q4.shape[0] * heads, k4.shape[2], memory_budget, block_size,
-                            training=_needs_grad(q4, k4, v4, *(() if bias_t is None else
-                                                               (bias_t, ))))
+                            training=training, key_tile=cols)
         rel = bias if isinstance(bias, RelativeBias2d) else None
         out = blocked_attention(q4, k4, v4, scale, mode, bias=None if rel is not None else bias,
-                                rel=rel, rows=rows)
+                                rel=rel, rows=rows, cols=cols)
     elif backend == 'sdpa':
         if mode != 'softmax' or callable(bias):
             raise ValueError("attention: backend='sdpa' needs mode='softmax' and a tensor bias")

@@ -146,7 +146,8 @@ def _exp_(t: torch.Tensor) -> torch.Tensor:
 class _BlockBuffer:
     """One block-sized tensor that the blocks of a call reuse for their scores (and their
     gradient), instead of allocating tens of MiB per block: each fresh allocation of that size
-    is a new mapping whose pages fault in (glibc maps blocks this large directly)."""
+    is a new mapping whose pages fault in (glibc maps blocks this large directly). A smaller
+    block (the last rows or keys) is a contiguous view of the front of the same storage."""
 
     def __init__(self):
         self.t = None
@@ -155,12 +156,11 @@ class _BlockBuffer:
         shape = torch.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1])
         if torch.is_grad_enabled():  # out= takes no part in autograd (double backward)
             return torch.matmul(a, b)
+        numel = shape.numel()
         t = self.t
-        if (t is None or t.shape != shape or t.dtype != a.dtype or t.device != a.device):
-            t = torch.empty(shape, dtype=a.dtype, device=a.device)
-            if self.t is None or self.t.shape[-2] <= shape[-2]:  # keep the full-size block
-                self.t = t
-        return torch.matmul(a, b, out=t)
+        if t is None or t.numel() < numel or t.dtype != a.dtype or t.device != a.device:
+            t = self.t = torch.empty(numel, dtype=a.dtype, device=a.device)
+        return torch.matmul(a, b, out=t[:numel].view(shape))
 
 
 def _forward(q, k, v, scale, mode, bias, rel, rows, cols, need_lse=True):
@@ -214,25 +214,32 @@ def _forward_block(qb, kt, v, bias_b, mode, cols, need_lse=True, buf=None):
         l_ = s.sum(dim=-1, keepdim=True)
         ob = torch.matmul(s.to(v.dtype), v).to(qb.dtype)
         return ob.div_(l_), (m + l_.log()).squeeze(-1)
-    # online softmax over key blocks (Algorithm 1, lines 6-10)
+    # online softmax over key blocks (Algorithm 1, lines 6-10): the block's rows keep their
+    # running maximum m, sum l and output accumulator; a key tile's scores live in one reused
+    # buffer sized to the cache, and acc, l are rescaled only when some row's maximum grows.
     m = l_ = acc = None
     for c0 in range(0, nk, cols):
         c1 = min(c0 + cols, nk)
-        s = torch.matmul(qb, kt[..., c0:c1])
+        s = scores(qb, kt[..., c0:c1])
         if bias_b is not None:
             s.add_(bias_b[..., c0:c1])
-        m_new = s.amax(dim=-1, keepdim=True)
-        if m is not None:
-            m_new = torch.maximum(m_new, m)
-        _exp_(s.sub_(m_new))
-        pv = torch.matmul(s.to(v.dtype), v[:, :, c0:c1]).to(qb.dtype)
+        m_tile = s.amax(dim=-1, keepdim=True)
         if m is None:
-            l_, acc = s.sum(dim=-1, keepdim=True), pv
+            m = m_tile
+        elif bool((m_tile > m).any()):
+            m_new = torch.maximum(m, m_tile)
+            alpha = (m - m_new).nan_to_num_(nan=0.0).exp_()  # -inf - -inf: a masked row
+            acc.mul_(alpha)
+            l_.mul_(alpha)
+            m = m_new
+        _exp_(s.sub_(m.nan_to_num(neginf=0.0)))  # a row masked so far: exp(-inf) = 0
+        p = s.to(v.dtype)
+        if acc is None:
+            l_ = s.sum(dim=-1, keepdim=True)
+            acc = torch.matmul(p, v[:, :, c0:c1]).to(qb.dtype)
         else:
-            alpha = _exp_(m - m_new)
-            l_ = l_.mul_(alpha).add_(s.sum(dim=-1, keepdim=True))
-            acc = acc.mul_(alpha).add_(pv)
-        m = m_new
+            l_.add_(s.sum(dim=-1, keepdim=True))
+            _accumulate(acc, p, v[:, :, c0:c1])
     return acc.div_(l_), (m + l_.log()).squeeze(-1)
 
 

@@ -367,3 +367,58 @@ def test_transposed_views_keep_the_fused_kernel(dv):
             return attention(t[..., :16], t[..., 16:32], t[..., -dv:], block_size=200)
 
     assert_no_quadratic_tensor(Wrap(), 64, size=(40, 40))
+
+
+def test_key_tiles_at_cpu_inference_only():
+    """'blocked' tiles the keys (an online softmax over BLOCKED_KEY_TILE keys, rows of a
+    BLOCKED_TILE_BYTES tile) only at inference on a CPU with two tiles or more."""
+    tile = attn_mod.BLOCKED_KEY_TILE
+    assert attn_mod.blocked_cols(1, 2 * tile) == tile
+    assert attn_mod.blocked_cols(1, 2 * tile - 1) is None  # one tile: one pass over all keys
+    assert attn_mod.blocked_cols(1, 16 * tile, training=True) is None
+    assert attn_mod.blocked_cols(1, 16 * tile, device='cuda') is None
+    tile_rows = attn_mod.BLOCKED_TILE_BYTES // (4 * 3 * tile)
+    assert attn_mod.blocked_rows(3, 16 * tile, training=False, key_tile=tile) == tile_rows
+    # a small budget still bounds a tile; block_size still wins
+    assert attn_mod.blocked_rows(3, 16 * tile, 4 * 3 * tile * 5, training=False,
+                                 key_tile=tile) == 5
+    assert attn_mod.blocked_rows(3, 16 * tile, block_size=7, training=False, key_tile=tile) == 7
+    # without tiles: the budget's rows at inference, BLOCKED_BLOCK_BYTES' in training
+    assert attn_mod.blocked_rows(1, 8192, training=False) == attn_mod.DEFAULT_MEMORY_BUDGET // (
+        4 * 8192)
+    assert attn_mod.blocked_rows(1, 8192) == attn_mod.BLOCKED_BLOCK_BYTES // (4 * 8192)
+
+
+@pytest.mark.parametrize('masked', [False, True], ids=['plain', 'masked-first-tile'])
+def test_key_tiled_inference_is_exact(monkeypatch, masked):
+    """attention() at inference with key tiles that divide neither size (monkeypatched to 5
+    keys, tiles of 3 rows): equal to the plain formula, also where a row's first tiles are
+    all -inf (its running maximum starts at -inf) and with PAM-like logits spanning
+    hundreds, which rescale the accumulator on most tiles."""
+    monkeypatch.setattr(attn_mod, 'BLOCKED_KEY_TILE', 5)
+    monkeypatch.setattr(attn_mod, 'BLOCKED_TILE_BYTES', 4 * 2 * 5 * 3)
+    calls = []
+    real = attn_mod.blocked_attention
+
+    def spy(*args, **kwargs):
+        calls.append((kwargs['rows'], kwargs['cols']))
+        return real(*args, **kwargs)
+    monkeypatch.setattr(attn_mod, 'blocked_attention', spy)
+    q, k, v = _qkv(23, 17, 8, 24)
+    q = q * 20.0
+    bias = None
+    if masked:
+        bias = torch.zeros(2, 23, 17)
+        bias[:, :8, :12] = float('-inf')  # rows 0-7: the first two tiles and part of the 3rd
+        bias[:, 8, 7] = 1e3  # row 8 (a block with rows 6, 7) grows in the 2nd tile
+        bias[:, 20, 3:] = float('-inf')  # row 20: only its first tile counts
+    with torch.no_grad():
+        out = attention(q, k, v, scale=1.0, bias=bias)
+    assert calls == [(3, 5)]
+    ref = naive(q, k, v, 1.0, bias=bias)
+    assert torch.isfinite(out).all()
+    torch.testing.assert_close(out.double(), ref, atol=1e-4, rtol=1e-5)
+    # training takes one pass over all keys
+    calls.clear()
+    attention(q.requires_grad_(), k, v, scale=1.0, bias=bias).sum().backward()
+    assert calls[0][1] is None

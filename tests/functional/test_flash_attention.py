@@ -296,6 +296,11 @@ def test_blocks_share_one_score_buffer():
         torch.testing.assert_close(again, (a + 1) @ b)
         last = buf.matmul(a[:, :, :2], b)
         assert last.shape == (2, 3, 2, 7) and buf.t.data_ptr() == ptr
+        torch.testing.assert_close(last, a[:, :, :2] @ b)
+        narrow = buf.matmul(a, b[..., :3])  # a last key tile: fewer columns, same storage
+        assert narrow.is_contiguous() and narrow.data_ptr() == ptr
+        torch.testing.assert_close(narrow, a @ b[..., :3])
+        assert buf.matmul(a, b).data_ptr() == ptr  # the full tile again: no new allocation
     a.requires_grad_()
     with torch.enable_grad():
         fresh = buf.matmul(a, b)
