@@ -71,8 +71,28 @@ def test_committed_reports_are_rendered_from_their_csv(tool):
         pytest.skip('no attention benchmark committed yet')
     for csv_path in paths:
         with open(csv_path[:-4] + '.md') as f:
-            assert f.read() == '\n'.join(tool.render_markdown(csv_path)).rstrip('\n') + '\n', \
+            assert f.read() == '\n'.join(tool.render_report(csv_path)).rstrip('\n') + '\n', \
                 csv_path
+
+
+def test_tile_sweep_times_every_shape_and_marks_the_rule(tool, tmp_path, monkeypatch):
+    """--tiles at a tiny PAM map: every shape is timed on the module's own q, k, v, the
+    speeds are against the first shape (all keys), and the shape auto takes is marked."""
+    from attnplug.functional import bounded_attention as ba
+    monkeypatch.setattr(tool, 'TILE_SHAPES', ((64, None), (16, 32), (32, 32)))
+    monkeypatch.setattr(ba, 'BLOCKED_KEY_TILE', 32)  # N = 8·12 = 96 keys: three tiles
+    monkeypatch.setattr(ba, 'BLOCKED_TILE_BYTES', 4 * 32 * 32)
+    out = str(tmp_path / 'tiles')
+    args = tool.parse_args(['--tiles', '--pam-infer-size', '8', '12', '--rounds', '2',
+                            '--repeats', '1', '--warmup', '0', '--out', out])
+    rows = tool.tiles(args, ['--tiles'])
+    assert [(r['rows'], r['cols']) for r in rows] == [(64, 96), (16, 32), (32, 32)]
+    assert [r['rule'] for r in rows] == ['', '', 'yes']
+    assert all(len(r['times_s'].split()) == 2 for r in rows) and rows[0]['speed_vs_all_keys'] \
+        == '1.00'
+    text = open(out + '.md').read()
+    assert text == '\n'.join(tool.render_report(out + '.csv')).rstrip('\n') + '\n'
+    assert '| 32 | 32 | 96 | 64 | 512 |' in text and 'key tiles' in text
 
 
 @pytest.mark.parametrize('dtype', ['bf16', 'fp32'])

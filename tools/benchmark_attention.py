@@ -15,6 +15,13 @@ module's computed in fp32.
     python tools/benchmark_attention.py                           # the backends' kernel table
     python tools/benchmark_attention.py --grad                    # the same, forward + backward
     python tools/benchmark_attention.py --grad --device cuda --dtype bf16   # on a GPU
+    python tools/benchmark_attention.py --tiles                   # 'blocked' tile shapes
+
+``--tiles`` times the forward of ``'blocked'`` (no grad) on DANet PAM's own queries, keys and
+values (the seeded module of ``pam-infer`` on its input, ``--pam-infer-size``) for several
+(query rows, keys) tiles, one process, the shapes interleaved over ``--rounds``, and writes
+``docs/benchmarks/attention_tiles_<device>.{csv,md}``: the measurements behind
+:data:`attnplug.functional.bounded_attention.BLOCKED_KEY_TILE`.
 
 ``--compare`` runs these suites (``--suites`` picks some), each implementation side by side
 in one run, in rounds (``--rounds``) so that a drifting load on a shared machine reaches all of
@@ -584,6 +591,99 @@ def _add_result(results, key, res):
     acc['mem_method'], acc['threads'] = res['mem_method'], res['threads']
 
 
+#: (query rows, keys per tile) of ``--tiles``; None keys: one pass over all keys (the rule
+#: before key tiles: the rows of the 256 MiB budget).
+TILE_SHAPES = ((2048, None), (512, 2048), (1024, 2048), (2048, 2048), (4096, 2048),
+               (1024, 1024), (2048, 1024), (2048, 4096))
+TILE_FIELDS = ['rows', 'cols', 'n', 'dk', 'dv', 'wall_s', 'times_s', 'speed_vs_all_keys',
+               'gflops', 'rule']
+
+
+def tiles(args, argv):
+    """Time ``blocked_attention`` (forward, no grad) over :data:`TILE_SHAPES` on PAM's q, k, v
+    and write ``<out>.csv`` / ``<out>.md``."""
+    import torch
+
+    from attnplug.functional import bounded_attention as ba
+    from attnplug.functional.flash_attention import blocked_attention
+    reporting = _reporting()
+    started, t_start = reporting.now(), time.time()
+    load0 = ' '.join(f'{v:.1f}' for v in os.getloadavg())
+    h, w = args.pam_infer_size or (128, 256)
+    case = dict(suite='pam-infer', impl='attnplug', channels=512, seed=args.seed)
+    module = build_module(case).eval()
+    x = torch.randn(1, 512, h, w, generator=torch.Generator().manual_seed(args.seed))
+    with torch.inference_mode():
+        q, k = module._qk(x)
+        v = module.value_project(x).flatten(2).transpose(1, 2)
+        q, k, v = (t.unsqueeze(1) for t in (q, k, v))  # (1, 1, N, d), the module's layout
+        n = q.shape[2]
+        rule = (ba.blocked_rows(1, n, training=False, key_tile=ba.blocked_cols(1, n)),
+                ba.blocked_cols(1, n))
+        times = {shape: [] for shape in TILE_SHAPES}
+        for _ in range(args.rounds):
+            for rows, cols in TILE_SHAPES:
+                for i in range(args.warmup + args.repeats):
+                    t0 = time.perf_counter()
+                    blocked_attention(q, k, v, 1.0, rows=rows, cols=cols)
+                    if i >= args.warmup:
+                        times[(rows, cols)].append(time.perf_counter() - t0)
+                print(f'{rows} x {cols or n}: {times[(rows, cols)]}', file=sys.stderr,
+                      flush=True)
+    gflop = 2 * n * n * (q.shape[-1] + v.shape[-1]) / 1e9
+    base = statistics.median(times[TILE_SHAPES[0]])
+    out_rows = []
+    for rows, cols in TILE_SHAPES:
+        med = statistics.median(times[(rows, cols)])
+        out_rows.append(dict(rows=rows, cols=cols or n, n=n, dk=q.shape[-1], dv=v.shape[-1],
+                             wall_s=f'{med:.4g}',
+                             times_s=' '.join(f'{t:.3f}' for t in times[(rows, cols)]),
+                             speed_vs_all_keys=f'{base / med:.2f}', gflops=f'{gflop / med:.0f}',
+                             rule='yes' if (rows, cols) == rule else ''))
+    header = reporting.run_header(
+        reporting.command_line('tools/benchmark_attention.py', argv), args.device, started,
+        threads=torch.get_num_threads(),
+        load_average_start_end=f'{load0} / {" ".join(f"{v:.1f}" for v in os.getloadavg())}',
+        timing=f'median of {args.repeats} call(s) after {args.warmup} warm-up(s) per round, '
+        f'{args.rounds} round(s), the shapes interleaved, one process; wall clock',
+        wall_time_of_the_whole_run=f'{(time.time() - t_start) / 60:.1f} min',
+        **({'note': args.note} if args.note else {}))
+    reporting.write_csv(args.out + '.csv', out_rows, TILE_FIELDS, header)
+    reporting.write_text(args.out + '.md', render_tiles(args.out + '.csv'))
+    return out_rows
+
+
+def render_tiles(csv_path):
+    reporting = _reporting()
+    rows, header = reporting.read_csv(csv_path)
+    lines = ["# Tiles of the 'blocked' attention forward (DANet PAM's q, k, v)", '',
+             '<!-- Written by tools/benchmark_attention.py --tiles; rerun it rather than '
+             'editing. -->', '']
+    lines += reporting.header_markdown(header)
+    lines += [''] + reporting.markdown_table(
+        ['query rows', 'keys per tile', 'N', 'dk', 'dv', 'wall (s)', 'GFLOP/s',
+         'speed vs all keys', "auto's rule", 'calls (s)'],
+        [[r['rows'], r['cols'], r['n'], r['dk'], r['dv'], r['wall_s'], r['gflops'],
+          r['speed_vs_all_keys'], r['rule'], r['times_s']] for r in rows])
+    lines += ['', "GFLOP/s is the attention's GEMM work, 2·N²·(dk + dv), over the median wall "
+              "time. The first row is one pass over all keys per block of 2048 query rows (at "
+              "N = 32768 the rows of the 256 MiB budget: the rule before key tiles); the others "
+              "are an online softmax over key tiles. \"auto's rule\" marks the tile `backend='auto'` takes here "
+              '(`blocked_rows`, `blocked_cols`).']
+    if header.get('note'):
+        lines += ['', f'Note: {header["note"]}']
+    return lines
+
+
+def render_report(csv_path):
+    """The markdown of any committed ``attention_*.csv``: the tile sweep (its columns are
+    :data:`TILE_FIELDS`) or a comparison."""
+    rows, _ = _reporting().read_csv(csv_path)
+    if rows and set(rows[0]) == set(TILE_FIELDS):
+        return render_tiles(csv_path)
+    return render_markdown(csv_path)
+
+
 def parse_log(path):
     """The cases and per-case results of a ``--compare`` run from its progress log (stderr:
     ``[round r/R] (suite, head, impl) ...`` then ``  -> {result}``), for a run that was cut
@@ -644,6 +744,8 @@ def parse_args(argv):
     p.add_argument('--repeat', type=int, default=3, help='kernel table: runs per case')
     p.add_argument('--compare', action='store_true',
                    help='PAM / NL / heads against mmseg and mmcv (see the docstring)')
+    p.add_argument('--tiles', action='store_true',
+                   help="time the 'blocked' forward's tile shapes on PAM's q, k, v")
     p.add_argument('--suites', nargs='+', choices=SUITES, default=list(SUITES))
     p.add_argument('--heads', nargs='+', choices=['da', 'nl'], default=['da', 'nl'])
     p.add_argument('--device', default='cpu')
@@ -670,6 +772,9 @@ def parse_args(argv):
     args = p.parse_args(argv)
     if args.fresh_process is None:
         args.fresh_process = not args.device.startswith('cuda')
+    if args.out is None and args.tiles:
+        args.out = osp.join(ROOT, 'docs', 'benchmarks',
+                            f'attention_tiles_{args.device.split(":")[0]}')
     if args.out is None:
         tag = args.device.split(':')[0] + ('' if args.dtype == 'fp32' else f'_{args.dtype}')
         args.out = osp.join(ROOT, 'docs', 'benchmarks',
@@ -689,6 +794,11 @@ def main(argv=None):
     if a.from_log:
         out = from_log(a.from_log, a.dtype)
         with open(out + '.md') as f:
+            print(f.read())
+        return
+    if a.tiles:
+        tiles(a, argv)
+        with open(a.out + '.md') as f:
             print(f.read())
         return
     if a.compare:

@@ -142,7 +142,7 @@ def _reports(tmp):
     spec.loader.exec_module(attention)
     for csv_path in sorted(glob.glob(osp.join(ROOT, 'docs/benchmarks/attention_*.csv'))):
         out = osp.join(tmp, osp.basename(csv_path)[:-4] + '.md')
-        reporting.write_text(out, attention.render_markdown(csv_path))
+        reporting.write_text(out, attention.render_report(csv_path))
         pairs.append((csv_path[:-4] + '.md', out))
     return pairs
 

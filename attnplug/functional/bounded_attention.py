@@ -86,8 +86,9 @@ pass over all keys, forward, N = 8192, dk = 64, dv = 512, same session: 1024 que
 with 4096 / 8192 keys 1.97 / 1.90 s. A block's softmax passes (max, subtract, exp, sum: 36 ms
 for 1024 × 8192 fp32) are about 12% of the block's time next to its two GEMMs (56 ms for
 ``Q Kᵀ``, whose inner size 64 runs at about 1/3 of the GEMM peak, and 200 ms for ``P V``);
-cache-sized key blocks shrink the GEMMs and add the rescaling, so on this CPU they never won
-and ``'blocked'`` always takes all keys per query block. Query blocks of 256-4096 rows were
+cache-sized key blocks shrink the GEMMs and add the rescaling, so on that loaded machine,
+with that first online softmax (a fresh score tensor and a rescale on every tile), they never
+won and ``'blocked'`` took all keys per query block (key tiles since: below). Query blocks of 256-4096 rows were
 within the noise of each other from 1024 rows on, the largest slightly ahead. So inference
 takes the rows that fill ``memory_budget`` (2048 rows at N = 32768), and training the rows of
 :data:`BLOCKED_BLOCK_BYTES` (32 MiB of scores: 512 rows of 8192 keys at B = 2), which keeps
@@ -97,6 +98,21 @@ After these runs the inference forward of ``'blocked'`` (no backward to serve, s
 log-sum-exp) switched to torch's fused softmax, one pass over a block larger than the cache
 instead of four, and every ``exp`` of the function got a floor at -87 (no subnormal
 results: DANet's unscaled energies had sent most of each row through x86's slow path).
+
+Key tiles, re-measured 2026-12-06 on the idle machine (``tools/benchmark_attention.py
+--tiles``, report ``docs/benchmarks/attention_tiles_cpu.md``): PAM's forward at N = 32768
+on the seeded module's own queries, keys and values. With the online softmax rewritten (one
+reused tile buffer, the accumulator updated in place by ``baddbmm_``, and a rescale only when
+some row's maximum grows), every tile shape of 512-4096 rows and 1024-4096 keys beat one pass
+over all keys per block of 2048 rows, by a sixth to a third (medians of three interleaved
+calls); the 2048 × 2048 tile was among the fastest, and the shapes were within the machine's
+noise of each other. A profile of the 2048 × 2048 tiles put 80-85% of the time in the two GEMMs and about
+1.1 s of ~9 s in the softmax passes (amax, subtract, floor, exp, sum), which stay in the
+cache; torch's fused softmax was slower on the same tile (its ``exp`` has no floor). So
+inference on a CPU takes :data:`BLOCKED_KEY_TILE` = 2048 keys and the rows of a
+:data:`BLOCKED_TILE_BYTES` = 16 MiB tile (2048 rows at one batch·head) whenever there are two
+tiles or more. Training keeps one pass over all keys: its forward is a small part of the
+step, and the backward (which needs no online softmax) was not re-measured with key tiles.
 PAM's forward and training step against mmseg's on the idle machine:
 ``docs/benchmarks/attention_cpu.md``.
 
@@ -121,7 +137,8 @@ Dispatch rule of ``backend='auto'`` (:func:`select_backend` over the pure
   CPU backward was 5× slower: 27.7 vs 5.2 s);
 * CPU, different head sizes (DANet's PAM: 64 vs 512), any bias but a generic callable, or
   training: ``'blocked'`` (as fast as the checkpointed ``'chunked'`` path with a smaller
-  peak, because the backward no longer repeats the value product);
+  peak, because the backward no longer repeats the value product); at inference with key
+  tiles (:func:`blocked_cols`, :func:`blocked_rows`);
 * CUDA: ``'sdpa'`` wherever a fused kernel accepts the operands (:func:`sdpa_fused_accepts`:
   the memory-efficient kernel takes dk != dv, both multiples of 8, and an additive mask);
   relative logits ``'chunked_sdpa'`` at inference, ``'blocked'`` in training;
