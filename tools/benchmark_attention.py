@@ -668,8 +668,8 @@ def render_tiles(csv_path):
     lines += ['', "GFLOP/s is the attention's GEMM work, 2·N²·(dk + dv), over the median wall "
               "time. The first row is one pass over all keys per block of 2048 query rows (at "
               "N = 32768 the rows of the 256 MiB budget: the rule before key tiles); the others "
-              "are an online softmax over key tiles. \"auto's rule\" marks the tile `backend='auto'` takes here "
-              '(`blocked_rows`, `blocked_cols`).']
+              "are an online softmax over key tiles. \"auto's rule\" marks the tile "
+              "`backend='auto'` takes here (`blocked_rows`, `blocked_cols`)."]
     if header.get('note'):
         lines += ['', f'Note: {header["note"]}']
     return lines
