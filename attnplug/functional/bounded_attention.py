@@ -82,18 +82,18 @@ fwd, N=8192, dk=dv=64                  2.4 s (6)     5.0 s (78)    --
 
 Key blocks with an online softmax (``cols`` < Nk in :func:`blocked_attention`) against one
 pass over all keys, forward, N = 8192, dk = 64, dv = 512, same session: 1024 query rows with
-512 / 2048 / 8192 keys per block took 4.6 / 3.2 / 2.4 s, 256 rows 6.6 / 4.5 / 3.1 s, 4096 rows
-with 4096 / 8192 keys 1.97 / 1.90 s. A block's softmax passes (max, subtract, exp, sum: 36 ms
-for 1024 × 8192 fp32) are about 12% of the block's time next to its two GEMMs (56 ms for
-``Q Kᵀ``, whose inner size 64 runs at about 1/3 of the GEMM peak, and 200 ms for ``P V``);
-cache-sized key blocks shrink the GEMMs and add the rescaling, so on that loaded machine,
-with that first online softmax (a fresh score tensor and a rescale on every tile), they never
-won and ``'blocked'`` took all keys per query block (key tiles since: below). Query blocks
-of 256-4096 rows were within the noise of each other from 1024 rows on, the largest slightly
-ahead. So inference
-takes the rows that fill ``memory_budget`` (2048 rows at N = 32768), and training the rows of
-:data:`BLOCKED_BLOCK_BYTES` (32 MiB of scores: 512 rows of 8192 keys at B = 2), which keeps
-the backward's peak (about three blocks) small next to the module's own tensors.
+512 / 2048 / 8192 keys per block took 4.6 / 3.2 / 2.4 s, 256 rows 6.6 / 4.5 / 3.1 s, 4096
+rows with 4096 / 8192 keys 1.97 / 1.90 s. A block's softmax passes (max, subtract, exp, sum:
+36 ms for 1024 × 8192 fp32) are about 12% of the block's time next to its two GEMMs (56 ms
+for ``Q Kᵀ``, whose inner size 64 runs at about 1/3 of the GEMM peak, and 200 ms for
+``P V``); cache-sized key blocks shrink the GEMMs and add the rescaling, so on that loaded
+machine, with that first online softmax (a fresh score tensor and a rescale on every tile),
+they never won and ``'blocked'`` took all keys per query block (key tiles since: below).
+Query blocks of 256-4096 rows were within the noise of each other from 1024 rows on, the
+largest slightly ahead. So inference takes the rows that fill ``memory_budget`` (2048 rows
+at N = 32768), and training the rows of :data:`BLOCKED_BLOCK_BYTES` (32 MiB of scores: 512
+rows of 8192 keys at B = 2), which keeps the backward's peak (about three blocks) small next
+to the module's own tensors.
 
 After these runs the inference forward of ``'blocked'`` (no backward to serve, so no
 log-sum-exp) switched to torch's fused softmax, one pass over a block larger than the cache
@@ -101,30 +101,31 @@ instead of four, and every ``exp`` of the function got a floor at -87 (no subnor
 results: DANet's unscaled energies had sent most of each row through x86's slow path).
 
 Key tiles, re-measured 2026-12-06 on the idle machine (``tools/benchmark_attention.py
---tiles``, report ``docs/benchmarks/attention_tiles_cpu.md``): PAM's forward at N = 32768
-on the seeded module's own queries, keys and values. With the online softmax rewritten (one
-reused tile buffer, the accumulator updated in place by ``baddbmm_``, and a rescale only when
-some row's maximum grows), every tile shape of 512-4096 rows and 1024-4096 keys beat one pass
-over all keys per block of 2048 rows, by a sixth to a third (medians of three interleaved
-calls); the 2048 × 2048 tile was among the fastest, and the shapes were within the machine's
-noise of each other. A profile of the 2048 × 2048 tiles put 80-85% of the time in the two
-GEMMs and about 1.1 s of ~9 s in the softmax passes (amax, subtract, floor, exp, sum), which
-stay in the cache; torch's fused softmax was slower on the same tile (its ``exp`` has no
-floor). So
-inference on a CPU takes :data:`BLOCKED_KEY_TILE` = 2048 keys and the rows of a
-:data:`BLOCKED_TILE_BYTES` = 16 MiB tile (2048 rows at one batch·head) whenever there are two
-tiles or more. Training keeps one pass over all keys: its forward is a small part of the
-step, and the backward (which needs no online softmax) was not re-measured with key tiles.
-PAM's forward and training step against mmseg's on the idle machine:
-``docs/benchmarks/attention_cpu.md``.
+--tiles``, report ``docs/benchmarks/attention_tiles_cpu.md``): PAM's forward at N = 32768 on
+the seeded module's own queries, keys and values. With the online softmax rewritten (one
+reused tile buffer, the accumulator updated in place by ``baddbmm_``, and a rescale only
+when some row's maximum grows), every tile shape of 512-4096 rows and 1024-4096 keys beat
+one pass over all keys per block of 2048 rows, by a sixth to a third (medians of three
+interleaved calls); the 2048 × 2048 tile was among the fastest, and the shapes were within
+the machine's noise of each other. A profile of the 2048 × 2048 tiles put 80-85% of the time
+in the two GEMMs and about 1.1 s of ~9 s in the softmax passes (amax, subtract, floor, exp,
+sum), which stay in the cache; torch's fused softmax was slower on the same tile (its
+``exp`` has no floor). So inference on a CPU takes :data:`BLOCKED_KEY_TILE` = 2048 keys and
+the rows of a :data:`BLOCKED_TILE_BYTES` = 16 MiB tile (2048 rows at one batch·head)
+whenever there are two tiles or more. Training keeps one pass over all keys: its forward is
+a small part of the step, and a backward over key tiles (it needs no online softmax: the
+saved log-sum-exp gives each tile's probabilities) was tried on PAM's training step (B = 2,
+64 × 128, tiles of 512-2048 rows and 1024-2048 keys, two rounds, not committed) and stayed
+within the machine's noise of one pass, so it was not kept. PAM's forward and training step
+against mmseg's on the idle machine: ``docs/benchmarks/attention_cpu.md``.
 
 CUDA, first measured 2026-12-06 on one H100 (``tools/device_cuda_attention.sh``; reports
 ``docs/benchmarks/attention_cuda_partial.md`` and ``attention_cuda_bf16_partial.md``, cut
-short by their time limit): the rule below sent PAM (dk 64, dv 512) to torch's fused memory-
-efficient kernel. In fp32 it matched mmseg's output to 2e-6 and the input gradient to 2e-4
-of their scale, and it held about a tenth of mmseg's peak, but it was slower than mmseg's
-plain matmul-softmax-matmul in bf16 training (by far) and in fp32 inference, and as fast in
-bf16 inference. The non-local block (dk = dv = 256) ran at mmcv's speed. Whether
+short by their time limit): the rule below sent PAM (dk 64, dv 512) to torch's fused
+memory-efficient kernel. In fp32 it matched mmseg's output to 2e-6 and the input gradient to
+2e-4 of their scale, and it held about a tenth of mmseg's peak, but it was slower than
+mmseg's plain matmul-softmax-matmul in bf16 training (by far) and in fp32 inference, and as
+fast in bf16 inference. The non-local block (dk = dv = 256) ran at mmcv's speed. Whether
 ``'blocked'`` (cuBLAS GEMMs per block) or SDPA with the values split into heads of 128 beats
 the fused kernel for PAM on a GPU was not measured (no machine was lent again): the rule
 stays until the kernel table of that script compares them.
