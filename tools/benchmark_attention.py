@@ -611,21 +611,24 @@ def tiles(args, argv):
     load0 = ' '.join(f'{v:.1f}' for v in os.getloadavg())
     h, w = args.pam_infer_size or (128, 256)
     case = dict(suite='pam-infer', impl='attnplug', channels=512, seed=args.seed)
-    module = build_module(case).eval()
-    x = torch.randn(1, 512, h, w, generator=torch.Generator().manual_seed(args.seed))
+    device = torch.device(args.device)
+    module = build_module(case).eval().to(device)
+    x = torch.randn(1, 512, h, w, generator=torch.Generator().manual_seed(args.seed)).to(device)
     with torch.inference_mode():
         q, k = module._qk(x)
         v = module.value_project(x).flatten(2).transpose(1, 2)
         q, k, v = (t.unsqueeze(1) for t in (q, k, v))  # (1, 1, N, d), the module's layout
         n = q.shape[2]
-        rule = (ba.blocked_rows(1, n, training=False, key_tile=ba.blocked_cols(1, n)),
-                ba.blocked_cols(1, n))
+        cols_rule = ba.blocked_cols(1, n, device.type)
+        rule = (ba.blocked_rows(1, n, training=False, key_tile=cols_rule), cols_rule)
         times = {shape: [] for shape in TILE_SHAPES}
         for _ in range(args.rounds):
             for rows, cols in TILE_SHAPES:
                 for i in range(args.warmup + args.repeats):
                     t0 = time.perf_counter()
                     blocked_attention(q, k, v, 1.0, rows=rows, cols=cols)
+                    if device.type == 'cuda':
+                        torch.cuda.synchronize()
                     if i >= args.warmup:
                         times[(rows, cols)].append(time.perf_counter() - t0)
                 print(f'{rows} x {cols or n}: {times[(rows, cols)]}', file=sys.stderr,
@@ -645,7 +648,8 @@ def tiles(args, argv):
         threads=torch.get_num_threads(),
         load_average_start_end=f'{load0} / {" ".join(f"{v:.1f}" for v in os.getloadavg())}',
         timing=f'median of {args.repeats} call(s) after {args.warmup} warm-up(s) per round, '
-        f'{args.rounds} round(s), the shapes interleaved, one process; wall clock',
+        f'{args.rounds} round(s), the shapes interleaved, one process; wall clock'
+        + (' (synchronised)' if device.type == 'cuda' else ''),
         wall_time_of_the_whole_run=f'{(time.time() - t_start) / 60:.1f} min',
         **({'note': args.note} if args.note else {}))
     reporting.write_csv(args.out + '.csv', out_rows, TILE_FIELDS, header)
