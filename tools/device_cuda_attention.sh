@@ -8,7 +8,8 @@
 #    PAM, non-local and the DA/NL heads against mmseg's and mmcv's, training and inference
 #    (docs/benchmarks/attention_cuda*.{csv,md});
 # 3. the backends' kernel table on CUDA (bf16, forward and forward + backward): naive, fused
-#    SDPA, SDPA with the values split into heads, chunked, the FlashAttention-2 function.
+#    SDPA, SDPA with the values split into heads, chunked, the FlashAttention-2 function;
+# 4. the tile shapes of the FlashAttention-2 forward on PAM's q, k, v (--tiles, fp32).
 # Everything, with the logs and the machine's description, is packed into $OUT/run.tgz.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -32,5 +33,9 @@ for grad in "" --grad; do
   timeout 60 python3 tools/benchmark_attention.py $grad --device cuda --dtype bf16 \
     --no-fresh-process >"$RUN/kernels_bf16${grad:+_grad}.jsonl" 2>&1
 done
-cp docs/benchmarks/attention_cuda*.csv docs/benchmarks/attention_cuda*.md "$RUN/" 2>/dev/null
+timeout 90 python3 tools/benchmark_attention.py --tiles --device cuda --rounds 2 --repeats 2 \
+  --warmup 1 >"$RUN/tiles.log" 2>&1
+echo "tiles exited $?"
+cp docs/benchmarks/attention_cuda*.csv docs/benchmarks/attention_cuda*.md \
+  docs/benchmarks/attention_tiles_cuda.* "$RUN/" 2>/dev/null
 tar czf "$OUT/run.tgz" -C "$RUN" . && ls "$RUN"
