@@ -189,10 +189,10 @@ def _forward(q, k, v, scale, mode, bias, rel, rows, cols, need_lse=True):
 
 
 def _forward_block(qb, kt, v, bias_b, mode, cols, need_lse=True, buf=None):
-    """One block of query rows: (output, log-sum-exp) with the softmax in fp32, over all
-    keys at once (in place) or over key blocks of ``cols`` (online softmax). Without
-    ``need_lse`` (no backward will run) torch's fused softmax is used: one pass over a block
-    that exceeds the cache instead of four."""
+    """One block of query rows: (output, log-sum-exp) with the softmax in fp32, over key
+    blocks of ``cols`` (online softmax; ``cols >= Nk``: one block of all keys, softmax in
+    place). Over all keys without ``need_lse`` (no backward will run) torch's fused softmax
+    is used: one pass over a block that exceeds the cache instead of four."""
     nk = kt.shape[-1]
     scores = (buf or _BlockBuffer()).matmul
     if mode == 'dot_product':
@@ -205,15 +205,6 @@ def _forward_block(qb, kt, v, bias_b, mode, cols, need_lse=True, buf=None):
         if bias_b is not None:
             s.add_(bias_b)
         return torch.matmul(torch.softmax(s, dim=-1).to(v.dtype), v).to(qb.dtype), None
-    if cols >= nk:  # one pass over all keys, softmax in place
-        s = scores(qb, kt)
-        if bias_b is not None:
-            s.add_(bias_b)
-        m = s.amax(dim=-1, keepdim=True)
-        _exp_(s.sub_(m))
-        l_ = s.sum(dim=-1, keepdim=True)
-        ob = torch.matmul(s.to(v.dtype), v).to(qb.dtype)
-        return ob.div_(l_), (m + l_.log()).squeeze(-1)
     # online softmax over key blocks (Algorithm 1, lines 6-10): the block's rows keep their
     # running maximum m, sum l and output accumulator; a key tile's scores live in one reused
     # buffer sized to the cache, and acc, l are rescaled only when some row's maximum grows.
